@@ -1,0 +1,7 @@
+"""Test set-up: CPU only, and the repo root importable (configs import experiments.configs)."""
+
+import os
+import sys
+
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
