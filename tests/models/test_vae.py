@@ -1,0 +1,85 @@
+"""The patch VAE: shapes, causality, chunked == whole-video, and clear errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vidgen.models import vae as vae_lib
+
+TINY = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, channels=(8, 16, 16), num_res_blocks=1)
+
+
+def _init(config=TINY, shape=(1, 9, 16, 16, 3)):
+  model = vae_lib.VAE(config)
+  video = jax.random.uniform(jax.random.key(1), shape, minval=-1, maxval=1)
+  params = model.init(jax.random.key(0), video)['params']
+  return model, params, video
+
+
+@pytest.mark.parametrize('compression,frames,latent_frames', [((4, 4, 4), 9, 3), ((2, 4, 4), 9, 5),
+                                                              ((4, 4, 4), 1, 1), ((1, 2, 2), 3, 3)])
+def test_latent_shape(compression, frames, latent_frames):
+  levels = max(int(np.log2(f)) for f in compression)
+  config = vae_lib.VAEConfig(compression=compression, latent_channels=4, channels=(8,) * (levels + 1))
+  model, params, video = _init(config, (2, frames, 16, 16, 3))
+  out = model.apply({'params': params}, video, jax.random.key(2))
+  assert out['mean'].shape == (2, latent_frames, 16 // compression[1], 16 // compression[2], 4)
+  assert out['reconstruction'].shape == video.shape
+  assert config.latent_shape(frames, 16, 16) == out['mean'].shape[1:]
+
+
+def test_encoder_is_causal_in_time():
+  model, params, video = _init()
+  changed = video.at[:, 5:].set(0.3)  # frames 5.. change: latent frames 0 (frame 0) and 1 (frames 1-4) must not
+  mean, _ = model.apply({'params': params}, video, method=vae_lib.VAE.encode)
+  mean2, _ = model.apply({'params': params}, changed, method=vae_lib.VAE.encode)
+  np.testing.assert_allclose(mean[:, :2], mean2[:, :2], atol=1e-5)
+  assert not np.allclose(mean[:, 2], mean2[:, 2])
+
+
+def test_image_is_a_one_frame_video():
+  model, params, video = _init()
+  mean_video, _ = model.apply({'params': params}, video, method=vae_lib.VAE.encode)
+  mean_image, _ = model.apply({'params': params}, video[:, :1], method=vae_lib.VAE.encode)
+  np.testing.assert_allclose(mean_video[:, :1], mean_image, atol=1e-5)
+
+
+@pytest.mark.parametrize('chunk_latents', [1, 3])
+def test_chunked_equals_whole_video(chunk_latents):
+  config = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, channels=(8, 16, 16),
+                             num_res_blocks=1, attention=True)
+  model, params, _ = _init(config)
+  video = jax.random.uniform(jax.random.key(3), (1, 25, 16, 16, 3), minval=-1, maxval=1)
+  mean, logvar = model.apply({'params': params}, video, method=vae_lib.VAE.encode)
+  decoded = model.apply({'params': params}, mean, method=vae_lib.VAE.decode)
+  codec = vae_lib.ChunkedCodec(model, params, chunk_latents=chunk_latents)
+  chunk_mean, chunk_logvar = codec.encode(video)
+  np.testing.assert_allclose(chunk_mean, mean, atol=1e-5)
+  np.testing.assert_allclose(chunk_logvar, logvar, atol=1e-5)
+  np.testing.assert_allclose(codec.decode(mean), decoded, atol=1e-5)
+
+
+def test_bad_input_is_a_clear_error():
+  with pytest.raises(ValueError, match=r'not 1 \+ k·4 \(try 9 or 13\)'):
+    vae_lib.check_video(jnp.zeros((1, 10, 16, 16, 3)), (4, 4, 4))
+  with pytest.raises(ValueError, match='height 18 is not a multiple of 4'):
+    vae_lib.check_video(jnp.zeros((1, 9, 18, 16, 3)), (4, 4, 4))
+  with pytest.raises(ValueError, match='uint8 frames'):
+    vae_lib.check_video(jnp.zeros((1, 9, 16, 16, 3), jnp.uint8), (4, 4, 4))
+  with pytest.raises(ValueError, match=r'in \[-1, 1\]'):
+    vae_lib.check_video(jnp.full((1, 9, 16, 16, 3), 255.0), (4, 4, 4))
+  with pytest.raises(ValueError, match=r'\[B, T, H, W, 3\]'):
+    vae_lib.check_video(jnp.zeros((9, 16, 16, 3)), (4, 4, 4))
+
+
+def test_bad_config_is_a_clear_error():
+  with pytest.raises(ValueError, match='powers of two'):
+    vae_lib.VAEConfig(compression=(3, 4, 4), channels=(8, 8, 8))
+  with pytest.raises(ValueError, match='needs 3 entries'):
+    vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8))
+
+
+def test_compression_ratio():
+  config = vae_lib.VAEConfig(compression=(4, 8, 8), latent_channels=16, channels=(8, 8, 8, 8))
+  assert config.compression_ratio() == 4 * 8 * 8 * 3 / 16

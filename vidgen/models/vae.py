@@ -1,0 +1,336 @@
+"""The patch VAE: a causal 3D-conv video compression network (pixels ↔ spacetime latent grid).
+
+Causal in time: every temporal conv pads only on the past side (with copies of the first
+frame), normalization is per frame, and attention is per frame, so frame t's latent depends
+only on frames ≤ t. Hence
+
+* the first frame is encoded alone, and 1 + k·ft frames map to 1 + k latent frames: an image
+  is a 1-frame video, and images and videos train together;
+* a long video can be encoded and decoded in temporal chunks with a cache of the last few
+  frames each conv needs (`encode_chunked`/`decode_chunked`), giving the whole-video result
+  with memory that does not grow with length.
+
+Shapes: videos are float [B, T, H, W, 3] in [-1, 1]; latents [B, 1 + (T-1)/ft, H/fh, W/fw, C].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+Array = jax.Array
+_CACHE = 'cache'  # the variable collection holding each causal conv's last input frames
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEConfig:
+  """Architecture of the VAE; `compression` is (ft, fh, fw), each a power of two."""
+  compression: tuple[int, int, int] = (4, 4, 4)
+  latent_channels: int = 8
+  channels: tuple[int, ...] = (32, 64, 128)  # per resolution level, fine to coarse
+  num_res_blocks: int = 1
+  attention: bool = False    # per-frame self-attention in the middle block
+  dtype: str = 'float32'     # compute dtype; params are float32
+
+  def __post_init__(self):
+    ft, fh, fw = self.compression
+    for name, f in zip('thw', self.compression):
+      if f < 1 or f & (f - 1):
+        raise ValueError(f'vae.compression must be powers of two, got f{name}={f} in {self.compression}.')
+    levels = max(int(math.log2(f)) for f in self.compression)
+    if len(self.channels) != levels + 1:
+      raise ValueError(f'vae.channels needs {levels + 1} entries (one per level for compression '
+                       f'{self.compression}), got {len(self.channels)}: {self.channels}.')
+    if self.latent_channels < 1 or self.num_res_blocks < 1:
+      raise ValueError('vae.latent_channels and vae.num_res_blocks must be >= 1.')
+    if any(c % _groups(c) for c in self.channels):
+      raise ValueError(f'vae.channels must be multiples of 8 (group norm), got {self.channels}.')
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'VAEConfig':
+    return cls(compression=tuple(config.compression), latent_channels=config.latent_channels,
+               channels=tuple(config.channels), num_res_blocks=config.num_res_blocks,
+               attention=config.attention, dtype=config.dtype)
+
+  def levels(self) -> list[tuple[int, int, int]]:
+    """Downsampling factor (t, h, w) applied after each level but the last."""
+    logs = [int(math.log2(f)) for f in self.compression]
+    return [tuple(2 if i < n else 1 for n in logs) for i in range(len(self.channels) - 1)]
+
+  def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """(T', H', W', C) of the latent of a T×H×W video; a clear error if it does not divide."""
+    check_video_shape(num_frames, height, width, self.compression)
+    ft, fh, fw = self.compression
+    return 1 + (num_frames - 1) // ft, height // fh, width // fw, self.latent_channels
+
+  def frames_for(self, latent_frames: int) -> int:
+    return 1 + (latent_frames - 1) * self.compression[0]
+
+  def compression_ratio(self) -> float:
+    """Pixel values (× 3 colours) per latent value, for long videos."""
+    ft, fh, fw = self.compression
+    return ft * fh * fw * 3 / self.latent_channels
+
+
+def check_video_shape(num_frames: int, height: int, width: int, compression: Sequence[int]) -> None:
+  """Raises if a T×H×W video cannot be compressed by (ft, fh, fw), naming sizes that would work."""
+  ft, fh, fw = compression
+  problems = []
+  if num_frames < 1 or (num_frames - 1) % ft:
+    k = max(0, (num_frames - 1) // ft)
+    problems.append(f'{num_frames} frames is not 1 + k·{ft} (try {1 + k * ft} or {1 + (k + 1) * ft})')
+  if height % fh or height < fh:
+    problems.append(f'height {height} is not a multiple of {fh} (try {max(fh, height // fh * fh)})')
+  if width % fw or width < fw:
+    problems.append(f'width {width} is not a multiple of {fw} (try {max(fw, width // fw * fw)})')
+  if problems:
+    raise ValueError(f'Video {num_frames}×{height}×{width} does not fit the VAE compression '
+                     f'{tuple(compression)}: ' + '; '.join(problems) + '.')
+
+
+def _groups(channels: int) -> int:
+  return min(32, channels // 4) if channels >= 8 else 1
+
+
+def _dtype(name: str) -> Any:
+  return jnp.dtype(name)
+
+
+class CausalConv3D(nn.Module):
+  """3D conv padded only on the past side in time; keeps its last input frames for chunking.
+
+  `first=True` pads with copies of the first frame (a video's start); otherwise the frames
+  cached by the previous chunk precede the input. With `use_cache`, the last k_t - s_t input
+  frames are stored in the 'cache' collection for the next chunk.
+  """
+  features: int
+  kernel: tuple[int, int, int] = (3, 3, 3)
+  strides: tuple[int, int, int] = (1, 1, 1)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array, *, first: bool = True, use_cache: bool = False) -> Array:
+    kt, kh, kw = self.kernel
+    st, sh, sw = self.strides
+    keep = kt - st  # input frames the next chunk's first output still needs
+    if first:
+      x = jnp.concatenate([jnp.repeat(x[:, :1], kt - 1, axis=1), x], axis=1) if kt > 1 else x
+    else:
+      cached = self.get_variable(_CACHE, 'frames')
+      if cached is None:
+        raise ValueError('CausalConv3D(first=False) needs the cache of a previous chunk.')
+      x = jnp.concatenate([cached.astype(x.dtype), x], axis=1)
+    if use_cache and keep > 0:
+      self.put_variable(_CACHE, 'frames', x[:, x.shape[1] - keep:])
+    # Spatial padding: 'SAME' for stride 1; (0, 1) for stride 2 as in latent-diffusion VAEs.
+    pads = [(0, 0)] + [((k - 1) // 2, k // 2) if s == 1 else (0, max(0, k - s)) for k, s in ((kh, sh), (kw, sw))]
+    return nn.Conv(self.features, self.kernel, strides=self.strides, padding=pads, dtype=self.dtype,
+                   kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(),
+                                                            (None, None, None, 'conv_in', 'conv_out')),
+                   bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ('conv_out',)),
+                   name='conv')(x)
+
+
+class FrameGroupNorm(nn.Module):
+  """GroupNorm over (H, W, channel group) of each frame, so it never looks across time."""
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    b, t = x.shape[:2]
+    y = nn.GroupNorm(num_groups=_groups(x.shape[-1]), dtype=self.dtype, name='norm')(
+        x.reshape((b * t,) + x.shape[2:]))
+    return y.reshape(x.shape)
+
+
+class ResBlock(nn.Module):
+  features: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array, *, first: bool, use_cache: bool) -> Array:
+    h = nn.silu(FrameGroupNorm(self.dtype, name='norm1')(x))
+    h = CausalConv3D(self.features, dtype=self.dtype, name='conv1')(h, first=first, use_cache=use_cache)
+    h = nn.silu(FrameGroupNorm(self.dtype, name='norm2')(h))
+    h = CausalConv3D(self.features, dtype=self.dtype, name='conv2')(h, first=first, use_cache=use_cache)
+    if x.shape[-1] != self.features:
+      x = nn.Dense(self.features, dtype=self.dtype, name='skip')(x)
+    return x + h
+
+
+class FrameAttention(nn.Module):
+  """Single-head self-attention over the pixels of each frame (causal in time by construction)."""
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    b, t, h, w, c = x.shape
+    y = FrameGroupNorm(self.dtype, name='norm')(x).reshape(b * t, h * w, 1, c)
+    q, k, v = (nn.DenseGeneral((1, c), dtype=self.dtype, name=n)(y[:, :, 0]) for n in ('q', 'k', 'v'))
+    y = nn.dot_product_attention(q, k, v, dtype=self.dtype)
+    y = nn.DenseGeneral(c, axis=(-2, -1), dtype=self.dtype, name='out')(y)
+    return x + y.reshape(x.shape)
+
+
+class Downsample(nn.Module):
+  """Strided causal conv: time stride 2 maps 1 + 2k frames to 1 + k (the first stays alone)."""
+  features: int
+  factors: tuple[int, int, int]
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array, *, first: bool, use_cache: bool) -> Array:
+    return CausalConv3D(self.features, strides=self.factors, dtype=self.dtype, name='conv')(
+        x, first=first, use_cache=use_cache)
+
+
+class Upsample(nn.Module):
+  """Nearest upsampling then a causal conv; in time the first frame is not repeated (1 + k → 1 + 2k)."""
+  features: int
+  factors: tuple[int, int, int]
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array, *, first: bool, use_cache: bool) -> Array:
+    ft, fh, fw = self.factors
+    x = jnp.repeat(jnp.repeat(x, fh, axis=2), fw, axis=3)
+    if ft > 1:
+      repeated = jnp.repeat(x, ft, axis=1)
+      x = jnp.concatenate([x[:, :1], repeated[:, ft:]], axis=1) if first else repeated
+    return CausalConv3D(self.features, dtype=self.dtype, name='conv')(x, first=first, use_cache=use_cache)
+
+
+class Encoder(nn.Module):
+  """Video [B, T, H, W, 3] → Gaussian moments [B, T', H', W', 2C] (mean, log-variance)."""
+  config: VAEConfig
+
+  @nn.compact
+  def __call__(self, x: Array, *, first: bool = True, use_cache: bool = False) -> Array:
+    cfg, dtype = self.config, _dtype(self.config.dtype)
+    kw = dict(first=first, use_cache=use_cache)
+    h = CausalConv3D(cfg.channels[0], dtype=dtype, name='conv_in')(x.astype(dtype), **kw)
+    for level, features in enumerate(cfg.channels):
+      for i in range(cfg.num_res_blocks):
+        h = ResBlock(features, dtype, name=f'level{level}_block{i}')(h, **kw)
+      if level < len(cfg.channels) - 1:
+        h = Downsample(cfg.channels[level + 1], cfg.levels()[level], dtype, name=f'level{level}_down')(h, **kw)
+    h = ResBlock(cfg.channels[-1], dtype, name='mid_block1')(h, **kw)
+    if cfg.attention:
+      h = FrameAttention(dtype, name='mid_attention')(h)
+    h = ResBlock(cfg.channels[-1], dtype, name='mid_block2')(h, **kw)
+    h = nn.silu(FrameGroupNorm(dtype, name='norm_out')(h))
+    return CausalConv3D(2 * cfg.latent_channels, dtype=dtype, name='conv_out')(h, **kw).astype(jnp.float32)
+
+
+class Decoder(nn.Module):
+  """Latents [B, T', H', W', C] → video [B, T, H, W, 3] (unbounded; trained towards [-1, 1])."""
+  config: VAEConfig
+
+  @nn.compact
+  def __call__(self, z: Array, *, first: bool = True, use_cache: bool = False) -> Array:
+    cfg, dtype = self.config, _dtype(self.config.dtype)
+    kw = dict(first=first, use_cache=use_cache)
+    h = CausalConv3D(cfg.channels[-1], dtype=dtype, name='conv_in')(z.astype(dtype), **kw)
+    h = ResBlock(cfg.channels[-1], dtype, name='mid_block1')(h, **kw)
+    if cfg.attention:
+      h = FrameAttention(dtype, name='mid_attention')(h)
+    h = ResBlock(cfg.channels[-1], dtype, name='mid_block2')(h, **kw)
+    for level in reversed(range(len(cfg.channels))):
+      for i in range(cfg.num_res_blocks + 1):
+        h = ResBlock(cfg.channels[level], dtype, name=f'level{level}_block{i}')(h, **kw)
+      if level > 0:
+        h = Upsample(cfg.channels[level - 1], cfg.levels()[level - 1], dtype, name=f'level{level}_up')(h, **kw)
+    h = nn.silu(FrameGroupNorm(dtype, name='norm_out')(h))
+    return CausalConv3D(3, dtype=dtype, name='conv_out')(h, **kw).astype(jnp.float32)
+
+
+class VAE(nn.Module):
+  """Encoder + decoder; `__call__` runs a training pass (sampled latent, reconstruction)."""
+  config: VAEConfig
+
+  def setup(self):
+    self.encoder = Encoder(self.config)
+    self.decoder = Decoder(self.config)
+
+  def __call__(self, video: Array, rng: Array | None = None) -> dict[str, Array]:
+    """video [B, T, H, W, 3] → {'reconstruction', 'mean', 'logvar'}; samples z when rng is given."""
+    mean, logvar = self.encode(video)
+    z = mean if rng is None else mean + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mean.shape)
+    return {'reconstruction': self.decode(z), 'mean': mean, 'logvar': logvar}
+
+  def encode(self, video: Array, *, first: bool = True, use_cache: bool = False) -> tuple[Array, Array]:
+    """video [B, T, H, W, 3] in [-1, 1] → (mean, logvar), each [B, T', H', W', C]."""
+    moments = self.encoder(video, first=first, use_cache=use_cache)
+    mean, logvar = jnp.split(moments, 2, axis=-1)
+    return mean, jnp.clip(logvar, -30.0, 20.0)
+
+  def decode(self, z: Array, *, first: bool = True, use_cache: bool = False) -> Array:
+    """z [B, T', H', W', C] → video [B, T, H, W, 3]."""
+    return self.decoder(z, first=first, use_cache=use_cache)
+
+
+def check_video(video: Any, compression: Sequence[int]) -> None:
+  """Raises a clear error for input the VAE cannot take (wrong rank, dtype, range or size)."""
+  shape = getattr(video, 'shape', None)
+  if shape is None or len(shape) != 5 or shape[-1] != 3:
+    raise ValueError(f'The VAE takes videos [B, T, H, W, 3]; got shape {shape}.')
+  if not jnp.issubdtype(video.dtype, jnp.floating):
+    raise ValueError(f'The VAE takes float videos in [-1, 1]; got {video.dtype} '
+                     '(scale uint8 frames with frames / 127.5 - 1).')
+  if isinstance(video, np.ndarray) or not isinstance(video, jax.core.Tracer):
+    lo, hi = float(jnp.min(video)), float(jnp.max(video))
+    if lo < -1.01 or hi > 1.01:
+      raise ValueError(f'The VAE takes videos in [-1, 1]; got values in [{lo:.3g}, {hi:.3g}].')
+  check_video_shape(shape[1], shape[2], shape[3], compression)
+
+
+class ChunkedCodec:
+  """Encodes and decodes long videos chunk by chunk with causal caches: memory flat in length.
+
+  The first chunk is frame 0 alone (latent frame 0); later chunks are `chunk_latents` latent
+  frames (× ft video frames) each. Each step is jitted once per chunk length.
+  """
+
+  def __init__(self, model: VAE, params: Any, chunk_latents: int = 4):
+    if chunk_latents < 1:
+      raise ValueError(f'chunk_latents must be >= 1, got {chunk_latents}.')
+    self.model, self.params, self.chunk_latents = model, params, chunk_latents
+    self.ft = model.config.compression[0]
+    self._encode = jax.jit(self._step(VAE.encode), static_argnames='first')
+    self._decode = jax.jit(self._step(VAE.decode), static_argnames='first')
+
+  def _step(self, method: Callable) -> Callable:
+    def step(params, cache, x, first):
+      variables = {'params': params} if first else {'params': params, _CACHE: cache}
+      out, mutated = self.model.apply(variables, x, first=first, use_cache=True, method=method,
+                                      mutable=[_CACHE])
+      return out, mutated[_CACHE]
+    return step
+
+  def encode(self, video: Array) -> tuple[Array, Array]:
+    """video [B, T, H, W, 3] → (mean, logvar) [B, T', H', W', C], chunk by chunk."""
+    check_video(video, self.model.config.compression)
+    (mean, logvar), cache = self._encode(self.params, None, video[:, :1], first=True)
+    means, logvars = [np.asarray(mean)], [np.asarray(logvar)]
+    step = self.chunk_latents * self.ft
+    for start in range(1, video.shape[1], step):
+      (mean, logvar), cache = self._encode(self.params, cache, video[:, start:start + step], first=False)
+      means.append(np.asarray(mean))
+      logvars.append(np.asarray(logvar))
+    return np.concatenate(means, axis=1), np.concatenate(logvars, axis=1)
+
+  def decode(self, z: Array) -> np.ndarray:
+    """z [B, T', H', W', C] → video [B, T, H, W, 3] (float32, on the host), chunk by chunk."""
+    out, cache = self._decode(self.params, None, z[:, :1], first=True)
+    frames = [np.asarray(out)]
+    for start in range(1, z.shape[1], self.chunk_latents):
+      out, cache = self._decode(self.params, cache, z[:, start:start + self.chunk_latents], first=False)
+      frames.append(np.asarray(out))
+    return np.concatenate(frames, axis=1)
