@@ -1,0 +1,362 @@
+"""Random-access video sources for Grain: a folder of video files, ArrayRecord shards, TFDS.
+
+Every source yields the same record, a dict of numpy values, so the pipeline never asks
+where a video came from:
+
+  'frames'   uint8 [T, H, W, 3] at the source's native size and length
+  'caption'  str
+  'fps'      np.float32 scalar, the native frame rate
+  'index'    np.int64 scalar, the record's index in this source (`source[r['index']]` gives `r`)
+
+The world source adds ground-truth keys. Cutting clips to the target fps and frame count,
+and resizing, is the pipeline's job, not the source's.
+
+Sources are plain picklable objects with `__len__` and `__getitem__`: Grain ships them to
+its worker processes, so they hold paths and open files lazily.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import math
+import os
+import zipfile
+from typing import Any, Mapping, Sequence
+
+from absl import logging
+import ml_collections
+import numpy as np
+
+from vidgen.data import video_io
+
+SOURCES = ('world', 'folder', 'array_record', 'tfds')
+
+
+def _check_index(index: Any, length: int, source: object) -> int:
+  index = int(index)
+  if not 0 <= index < length:
+    raise IndexError(f'Index {index} is out of range for {source!r}, which has {length} records.')
+  return index
+
+
+# ---- a folder of video files --------------------------------------------------------------
+
+class VideoFolderSource:
+  """The videos in a folder, each with a caption from a JSONL or CSV file.
+
+  The caption file decides which videos are records and in what order: JSONL with one
+  `{"file": "a.mp4", "caption": "..."}` per line, or CSV with a header `file,caption`.
+  `file` is relative to the folder (or absolute). A video may be listed more than once.
+
+  A video that cannot be decoded does not stop training: its record is replaced by the
+  next readable one in order (so the result is deterministic), the file is logged once,
+  and `num_skipped` counts such files in this process.
+  """
+
+  def __init__(self, path: str | os.PathLike, captions: str | os.PathLike | None = None):
+    path = os.fspath(path)
+    if not path:
+      raise ValueError('VideoFolderSource needs a folder of videos: set --config.data.folder.path=/path/to/videos.')
+    if not os.path.isdir(path):
+      raise FileNotFoundError(f'Video folder {path!r} does not exist or is not a folder (data.folder.path).')
+    self._path = path
+    self._captions_path = _find_caption_file(path, captions)
+    self._files, self._captions = _read_caption_file(self._captions_path, path)
+    self._unreadable: set[str] = set()
+
+  @property
+  def num_skipped(self) -> int:
+    """How many distinct files this process found unreadable (and skipped) so far."""
+    return len(self._unreadable)
+
+  @property
+  def files(self) -> list[str]:
+    """The video path of each record, in order."""
+    return list(self._files)
+
+  def __len__(self) -> int:
+    return len(self._files)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    index = _check_index(index, len(self), self)
+    n = len(self._files)
+    for offset in range(n):
+      j = (index + offset) % n
+      file = self._files[j]
+      if file in self._unreadable:
+        continue
+      try:
+        frames, fps = video_io.read_video(file)
+      except (video_io.VideoReadError, FileNotFoundError) as e:
+        self._unreadable.add(file)
+        logging.warning('Skipping unreadable video %s (record %d; replaced by the next readable record): %s',
+                        file, j, e)
+        continue
+      return {'frames': frames, 'caption': self._captions[j], 'fps': np.float32(fps), 'index': np.int64(j)}
+    raise video_io.VideoReadError(
+        f'None of the {n} videos listed in {self._captions_path} can be decoded; see the warnings above '
+        'for each file. Check that they are valid .mp4/.webm/.gif files (e.g. play one with ffplay).')
+
+  def __repr__(self) -> str:
+    return f'VideoFolderSource({self._path!r}, captions={self._captions_path!r}, {len(self)} videos)'
+
+
+def _find_caption_file(folder: str, captions: str | os.PathLike | None) -> str:
+  if captions:
+    captions = os.fspath(captions)
+    if not os.path.isfile(captions):
+      raise FileNotFoundError(f'Caption file {captions!r} does not exist (data.folder.captions).')
+    return captions
+  candidates = [os.path.join(folder, 'captions.jsonl'), os.path.join(folder, 'captions.csv')]
+  for candidate in candidates:
+    if os.path.isfile(candidate):
+      return candidate
+  with os.scandir(folder) as entries:
+    has_videos = any(e.name.lower().endswith(video_io.VIDEO_EXTENSIONS) for e in entries)
+  if not has_videos:
+    raise FileNotFoundError(
+        f'Video folder {folder!r} has no video files ({", ".join(video_io.VIDEO_EXTENSIONS)}) and no caption file.')
+  raise FileNotFoundError(
+      f'No caption file for the videos in {folder!r}: looked for {candidates[0]} and {candidates[1]}. '
+      'Write one line {"file": "a.mp4", "caption": "..."} per video to captions.jsonl '
+      '(or a CSV with columns file,caption), or name the file with --config.data.folder.captions=PATH.')
+
+
+def _read_caption_file(captions_path: str, folder: str) -> tuple[list[str], list[str]]:
+  """Parses (video paths, captions) and checks that every video exists."""
+  ext = os.path.splitext(captions_path)[1].lower()
+  rows: list[tuple[str, Any, Any]] = []  # (where, file, caption)
+  with open(captions_path, encoding='utf-8', newline='') as f:
+    if ext in ('.jsonl', '.json'):
+      for line_number, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        where = f'{captions_path}:{line_number}'
+        try:
+          item = json.loads(line)
+        except json.JSONDecodeError as e:
+          raise ValueError(f'{where}: not valid JSON ({e}); '
+                           'each line must be {"file": ..., "caption": ...}.') from None
+        if not isinstance(item, dict) or 'file' not in item or 'caption' not in item:
+          raise ValueError(f'{where}: each line must be a JSON object with "file" and "caption"; '
+                           f'got {line.strip()[:200]}')
+        rows.append((where, item['file'], item['caption']))
+    elif ext == '.csv':
+      reader = csv.DictReader(f)
+      if not reader.fieldnames or not {'file', 'caption'} <= set(reader.fieldnames):
+        raise ValueError(f'{captions_path}: a caption CSV needs a header row with columns file,caption; '
+                         f'got {reader.fieldnames}.')
+      for row in reader:
+        rows.append((f'{captions_path}:{reader.line_num}', row['file'], row['caption']))
+    else:
+      raise ValueError(f'Caption file {captions_path!r} must end in .jsonl or .csv.')
+  files, captions = [], []
+  for where, file, caption in rows:
+    if not isinstance(file, str) or not file or not isinstance(caption, str):
+      raise ValueError(f'{where}: "file" must be a non-empty string and "caption" a string; got {file!r}, {caption!r}.')
+    if not file.lower().endswith(video_io.VIDEO_EXTENSIONS):
+      raise ValueError(f'{where}: {file!r} is not a video file; vidgen reads {", ".join(video_io.VIDEO_EXTENSIONS)}.')
+    video_path = os.path.join(folder, file)
+    if not os.path.isfile(video_path):
+      raise FileNotFoundError(f'{where} names {file!r}, but {video_path} does not exist. '
+                              'Fix the caption file or add the video.')
+    files.append(video_path)
+    captions.append(caption)
+  if not files:
+    raise ValueError(f'Caption file {captions_path} lists no videos; add one line per video.')
+  return files, captions
+
+
+# ---- ArrayRecord shards -------------------------------------------------------------------
+
+def encode_record(record: Mapping[str, Any]) -> bytes:
+  """Serializes a record to .npz bytes: every value keeps its dtype and shape, strings stay strings.
+
+  The format is numpy's own (`np.load(io.BytesIO(data))` reads it anywhere) and holds no
+  pickles, so reading a record never runs code. It is stored uncompressed: ArrayRecord
+  compresses each record (zstd) already.
+  """
+  buffer = io.BytesIO()
+  with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_STORED) as archive:
+    for key, value in record.items():
+      if not isinstance(key, str) or not key:
+        raise ValueError(f'Record keys must be non-empty strings; got {key!r}.')
+      array = np.asarray(value)
+      if array.dtype.hasobject:
+        raise ValueError(f'Record key {key!r} holds {type(value).__name__} of dtype object; only numpy arrays '
+                         'of a fixed dtype, numbers and strings can be stored. Convert it first.')
+      with archive.open(key + '.npy', 'w', force_zip64=True) as f:
+        np.lib.format.write_array(f, array, allow_pickle=False)
+  return buffer.getvalue()
+
+
+def decode_record(data: bytes) -> dict[str, Any]:
+  """Inverse of `encode_record`: 0-d arrays come back as numpy scalars, 0-d strings as str."""
+  record = {}
+  with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+    for key in npz.files:
+      array = npz[key]
+      if array.ndim == 0:
+        kind = array.dtype.kind
+        array = str(array) if kind == 'U' else bytes(array[()]) if kind == 'S' else array[()]
+      record[key] = array
+  return record
+
+
+def _expand_pattern(pattern: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+  patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
+  paths = []
+  for p in patterns:
+    p = os.fspath(p)
+    if os.path.isdir(p):
+      p = os.path.join(p, '*.array_record')
+    has_wildcard = any(c in p for c in '*?[')
+    matches = sorted(glob.glob(p)) if has_wildcard else [p] if os.path.isfile(p) else []
+    paths.extend(matches)
+  if not paths:
+    raise FileNotFoundError(
+        f'ArrayRecord pattern {pattern!r} matches no files. Write shards with '
+        '`python -m vidgen.data.export --config ... --out DIR`, then set '
+        '--config.data.array_record.pattern="DIR/train-*.array_record".')
+  return paths
+
+
+class ArrayRecordSource:
+  """Records written by `vidgen.data.export` into ArrayRecord shards (a glob, a folder or a list).
+
+  Each record is `.npz` bytes (see `encode_record`), decoded back to numpy values with the
+  dtypes and shapes they were written with. 'index' is the record's position in these
+  shards (the export writes a source's records in order, so it is also the original index).
+  """
+
+  def __init__(self, pattern: str | os.PathLike | Sequence[str | os.PathLike]):
+    import grain  # pylint: disable=g-import-not-at-top
+    self._pattern = pattern
+    self._paths = _expand_pattern(pattern)
+    self._source = grain.sources.ArrayRecordDataSource(self._paths)
+
+  @property
+  def paths(self) -> list[str]:
+    return list(self._paths)
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    index = _check_index(index, len(self), self)
+    return self._decode(self._source[index], index)
+
+  def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+    indices = [_check_index(i, len(self), self) for i in indices]
+    return [self._decode(data, i) for data, i in zip(self._source.__getitems__(indices), indices)]
+
+  def _decode(self, data: bytes, index: int) -> dict[str, Any]:
+    try:
+      record = decode_record(data)
+    except (ValueError, zipfile.BadZipFile, OSError) as e:
+      raise ValueError(f'Record {index} of {self._pattern!r} is not a vidgen record ({e}); '
+                       'ArrayRecordSource reads shards written by vidgen.data.export.') from e
+    record['index'] = np.int64(index)
+    return record
+
+  def __repr__(self) -> str:
+    return f'ArrayRecordSource({self._pattern!r}, {len(self._paths)} shards)'
+
+
+# ---- TFDS ---------------------------------------------------------------------------------
+
+class TfdsSource:
+  """A TFDS dataset with a video feature, read by random access through `tfds.data_source`.
+
+  The dataset must be prepared in the ArrayRecord file format, e.g.
+  `tfds build NAME --file_format=array_record --data_dir=DIR`. TFDS videos carry no frame
+  rate, so `fps` (data.tfds.fps) says what it is. `caption_key` may name a Text feature,
+  a ClassLabel (its label name becomes the caption) or be '' for no captions.
+  """
+
+  def __init__(self, name: str, split: str, data_dir: str | None = None, video_key: str = 'video',
+               caption_key: str = 'caption', fps: float = 8.0):
+    if not name:
+      raise ValueError('TfdsSource needs a dataset name: set --config.data.tfds.name=NAME.')
+    if not math.isfinite(fps) or fps <= 0:
+      raise ValueError(f'data.tfds.fps must be the dataset\'s positive frame rate; got {fps}.')
+    self._name, self._split, self._data_dir = name, split, data_dir or None
+    self._video_key, self._caption_key, self._fps = video_key, caption_key, float(fps)
+    self._ds = None
+    features = self._open().dataset_info.features
+    for key, what in ((video_key, 'video_key'), (caption_key, 'caption_key')):
+      if key and key not in features:
+        raise KeyError(f'TFDS dataset {name!r} has no feature {key!r} (data.tfds.{what}); '
+                       f'its features are: {", ".join(sorted(features.keys()))}.')
+    self._label_names = getattr(features[caption_key], 'names', None) if caption_key else None
+    self._length = len(self._ds)
+
+  def _open(self):
+    if self._ds is None:
+      import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+      try:
+        self._ds = tfds.data_source(self._name, split=self._split, data_dir=self._data_dir, download=False)
+      except Exception as e:  # TFDS raises many types; say what was asked and how to prepare it.
+        reason = (str(e).strip().splitlines() or [''])[0][:300]  # the first line; some list every dataset
+        raise ValueError(
+            f'Cannot open TFDS dataset {self._name!r}, split {self._split!r}, data_dir {self._data_dir!r}: '
+            f'{type(e).__name__}: {reason} The dataset must already be prepared '
+            'in the ArrayRecord format: '
+            f'tfds build {self._name} --file_format=array_record --data_dir=DIR.') from e
+    return self._ds
+
+  def __len__(self) -> int:
+    return self._length
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    index = _check_index(index, len(self), self)
+    example = self._open()[index]
+    frames = np.asarray(example[self._video_key])
+    if frames.ndim == 4 and frames.shape[-1] == 1:
+      frames = np.repeat(frames, 3, axis=-1)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+      raise ValueError(f'TFDS feature {self._video_key!r} of {self._name!r} must be a uint8 video [T, H, W, 3]; '
+                       f'got {frames.dtype} {frames.shape}. Set data.tfds.video_key to its video feature.')
+    caption = example[self._caption_key] if self._caption_key else ''
+    if self._label_names is not None:
+      caption = self._label_names[int(caption)]
+    elif isinstance(caption, (bytes, np.bytes_)):
+      caption = caption.decode('utf-8')
+    return {'frames': frames, 'caption': str(caption), 'fps': np.float32(self._fps), 'index': np.int64(index)}
+
+  def __getstate__(self) -> dict[str, Any]:
+    state = self.__dict__.copy()
+    state['_ds'] = None  # reopened lazily in the process that reads
+    return state
+
+  def __repr__(self) -> str:
+    return f'TfdsSource({self._name!r}, split={self._split!r}, data_dir={self._data_dir!r}, {len(self)} videos)'
+
+
+# ---- from config --------------------------------------------------------------------------
+
+def make_source(data_config: ml_collections.ConfigDict, split: str, seed: int):
+  """The source named by `data_config.source`, for `split`.
+
+  'world' serves its train/eval/heldout splits from `seed`; 'tfds' reads the TFDS split of
+  that name. 'folder' and 'array_record' are one fixed set of videos: they ignore `split`
+  and `seed` (point data.folder.path or data.array_record.pattern at another set for eval).
+  """
+  kind = data_config.source
+  if kind == 'world':
+    from vidgen.data import world  # pylint: disable=g-import-not-at-top
+    return world.make_source(data_config, split, seed)
+  if kind == 'folder':
+    return VideoFolderSource(data_config.folder.path, data_config.folder.captions or None)
+  if kind == 'array_record':
+    if not data_config.array_record.pattern:
+      raise ValueError('data.source is array_record but data.array_record.pattern is empty: set '
+                       '--config.data.array_record.pattern="DIR/train-*.array_record".')
+    return ArrayRecordSource(data_config.array_record.pattern)
+  if kind == 'tfds':
+    c = data_config.tfds
+    return TfdsSource(c.name, split, c.data_dir or None, c.video_key, c.caption_key, c.fps)
+  raise ValueError(f'Unknown data.source {kind!r}; use one of: {", ".join(SOURCES)}.')
