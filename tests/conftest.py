@@ -1,12 +1,19 @@
-"""Test set-up: CPU only, and the repo root importable (configs import experiments.configs)."""
+"""Test set-up: CPU only, the repo root importable, and compiled programs cached across tests."""
 
 import os
 import sys
+import tempfile
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import jax  # noqa: E402
 from absl import flags  # noqa: E402
 
 # Grain's worker processes read absl flags; under pytest nothing parses them.
 flags.FLAGS.mark_as_parsed()
+
+# Tests build the same tiny models many times (fresh trainer objects, subprocesses): reuse
+# their compiled programs instead of recompiling each.
+jax.config.update('jax_compilation_cache_dir', os.path.join(tempfile.gettempdir(), 'vidgen-test-jax-cache'))
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)

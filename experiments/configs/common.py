@@ -57,3 +57,17 @@ def data_config() -> ml_collections.ConfigDict:
           train_examples=5000,  # captions drawn from the source to train the tokenizer
       )),
   ))
+
+
+def train_config(**overrides) -> ml_collections.ConfigDict:
+  """How long to train and how often to log, evaluate and checkpoint."""
+  config = ml_collections.ConfigDict(dict(
+      num_steps=1000,
+      log_every=50,
+      eval_every=500,        # 0 turns periodic evaluation off
+      checkpoint_every=500,
+      keep_checkpoints=3,
+      async_checkpoints=True,
+  ))
+  config.update(overrides)
+  return config

@@ -275,6 +275,10 @@ class VAE(nn.Module):
     """z [B, T', H', W', C] → video [B, T, H, W, 3]."""
     return self.decoder(z, first=first, use_cache=use_cache)
 
+  def reconstruct(self, video: Array) -> Array:
+    """video → decode(mean of encode(video)): the deterministic reconstruction used in evaluation."""
+    return self.decode(self.encode(video)[0])
+
 
 def check_video(video: Any, compression: Sequence[int]) -> None:
   """Raises a clear error for input the VAE cannot take (wrong rank, dtype, range or size)."""

@@ -1,0 +1,106 @@
+"""Orbax checkpoints of the train state and the Grain iterator: async, keep-N, clear errors.
+
+A checkpoint is `DIR/<step>/{state, data}`: `state` the TrainState (sharded arrays, restorable
+onto another mesh by passing abstract arrays with the new shardings), `data` the input
+pipeline's iterator state, so a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+from etils import epath
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint that is missing, corrupt, or from a different config."""
+
+
+class Checkpointer:
+  """Saves and restores (state, data iterator) under `directory`, keeping the last `keep`."""
+
+  def __init__(self, directory: str, keep: int = 3, async_save: bool = True, create: bool = True):
+    self.directory = epath.Path(directory)
+    if not create and not self.directory.exists():
+      raise CheckpointError(f'No checkpoints at {self.directory}: the directory does not exist.')
+    self.manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
+                                             create=create))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def save(self, step: int, state: Any, data_iterator: Any = None, *, force: bool = False) -> bool:
+    """Starts saving (async); returns False if a checkpoint for `step` already exists."""
+    if step in self.manager.all_steps():
+      return False
+    items = {'state': ocp.args.StandardSave(state)}
+    if data_iterator is not None:
+      items['data'] = grain.checkpoint.CheckpointSave(data_iterator)
+    return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+
+  def restore(self, abstract_state: Any, data_iterator: Any = None, step: int | None = None) -> Any:
+    """Restores the state (shaped and sharded like `abstract_state`) and, if given, the iterator.
+
+    Raises:
+      CheckpointError: no checkpoint, a corrupt one, or one whose arrays differ from the
+        model's (a different config), naming the path and the first arrays that differ.
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise CheckpointError(f'No checkpoint in {self.directory}: train first, or point at a workdir '
+                            'that has a checkpoints/ folder with numbered steps.')
+    path = self.directory / str(step)
+    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None:
+      items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # orbax raises ValueError, FileNotFoundError, tensorstore errors, ...
+      differences = self._differences(step, abstract_state)
+      if differences:
+        raise CheckpointError(
+            f'The checkpoint {path} was written by a different model config than the one loading it: '
+            + '; '.join(differences[:5]) + (f' (and {len(differences) - 5} more)' if len(differences) > 5 else '')
+            + '. Load it with the config saved in its workdir (config.json), or start a new workdir.') from e
+      raise CheckpointError(f'Could not restore the checkpoint {path} (corrupt or incomplete?): '
+                            f'{type(e).__name__}: {str(e)[:500]}. Delete that step folder to fall back '
+                            'to an earlier checkpoint.') from e
+    return restored['state']
+
+  def _differences(self, step: int, abstract_state: Any) -> list[str]:
+    """What differs between the saved arrays and the ones asked for, as readable lines."""
+    try:
+      saved = self.manager.item_metadata(step)['state']
+      saved_tree = getattr(saved, 'tree', saved)
+      saved_leaves = {_path_name(p): m for p, m in jax.tree_util.tree_leaves_with_path(saved_tree)}
+    except Exception:  # metadata unreadable: the checkpoint is corrupt, not mismatched
+      return []
+    wanted = {_path_name(p): a for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)}
+    lines = [f'{k} is missing from the checkpoint' for k in wanted if k not in saved_leaves]
+    lines += [f'{k} is in the checkpoint but not in the model' for k in saved_leaves if k not in wanted]
+    for k in wanted.keys() & saved_leaves.keys():
+      want, have = tuple(getattr(wanted[k], 'shape', ())), tuple(getattr(saved_leaves[k], 'shape', ()) or ())
+      if want != have:
+        lines.append(f'{k} has shape {have} in the checkpoint but {want} in the model')
+    return sorted(lines)
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def _path_name(path: tuple) -> str:
+  """'ema_params/decoder/conv_in/conv/kernel', whether the tree holds dicts or dataclasses."""
+  names = (getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))) for k in path)
+  return '/'.join(str(n) for n in names)

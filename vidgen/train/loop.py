@@ -1,0 +1,142 @@
+"""The shared training loop: data, one jitted step, metrics, evaluation, checkpoints, preemption.
+
+Each model brings a small `Trainer` (how to initialise, what one step computes, how to
+evaluate); everything else — resuming from the latest checkpoint with the data iterator,
+logging, periodic evaluation, saving on SIGTERM — lives here once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any, Mapping, Protocol
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from etils import epath
+
+from vidgen import config_lib
+from vidgen.train import checkpoint as checkpoint_lib
+from vidgen.train import metrics as metrics_lib
+from vidgen.train.state import TrainState, param_count
+
+
+class Trainer(Protocol):
+  """What a model's trainer provides to the shared loop."""
+
+  config: ml_collections.ConfigDict
+
+  def dataset(self) -> grain.IterDataset:
+    """The training input pipeline."""
+
+  def init_state(self, rng: jax.Array, batch: Mapping[str, Any]) -> TrainState:
+    """A fresh state (pure: jitted and eval_shape'd by the loop)."""
+
+  def train_step(self, state: TrainState, batch: Mapping[str, Any],
+                 rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimisation step (pure: jitted once by the loop)."""
+
+  def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
+    """Host-side evaluation; may write files into the workdir."""
+
+
+def model_inputs(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  """The numeric part of a batch (captions stay on the host)."""
+  return {k: v for k, v in batch.items() if np.asarray(v).dtype.kind in 'biuf'}
+
+
+class _Preemption:
+  """Turns SIGTERM (a TPU VM being preempted) into 'save a checkpoint, then stop'."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    logging.warning('SIGTERM received: saving a checkpoint and stopping.')
+    self.requested = True
+
+  def restore(self):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> TrainState:
+  """Trains `trainer` in `workdir`, resuming from its latest checkpoint if it has one.
+
+  Args:
+    trainer: the model's trainer; its `config.train` sets num_steps, log_every, eval_every,
+      checkpoint_every, keep_checkpoints, async_checkpoints.
+    workdir: where config.json, checkpoints/, metrics.jsonl, tensorboard/ and outputs go.
+    stop_after: stop (with a checkpoint) after this many steps of this call, as a preempted
+      run would; the next call resumes. None trains to `train.num_steps`.
+
+  Returns:
+    The final train state.
+  """
+  config, train = trainer.config, trainer.config.train
+  workdir_path = epath.Path(workdir)
+  workdir_path.mkdir(parents=True, exist_ok=True)
+  config_lib.save_config(config, workdir)
+
+  data_iter = iter(trainer.dataset())
+  fresh = data_iter.get_state()
+  first_batch = model_inputs(next(data_iter))  # shapes for init; then rewind
+  data_iter.set_state(fresh)
+  rng = jax.random.key(config.seed)
+  init_rng, step_rng = jax.random.split(rng)
+  abstract = jax.eval_shape(trainer.init_state, init_rng, first_batch)
+
+  ckpt = checkpoint_lib.Checkpointer(str(workdir_path / 'checkpoints'), keep=train.keep_checkpoints,
+                                     async_save=train.async_checkpoints)
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(abstract, data_iter)
+    logging.info('Resumed from %s at step %d.', ckpt.directory, int(state.step))
+  else:
+    state = jax.jit(trainer.init_state)(init_rng, first_batch)
+  start = int(state.step)
+  logging.info('%s: %s parameters; steps %d → %d.', type(trainer).__name__, f'{param_count(state.params):,}',
+               start, train.num_steps)
+
+  train_step = jax.jit(trainer.train_step, donate_argnums=(0,))
+  writer = metrics_lib.MetricWriter(workdir)
+  progress = metrics_lib.Progress(train.num_steps, start)
+  preemption = _Preemption()
+  pending: list[dict[str, jax.Array]] = []
+  step = start
+  try:
+    while step < train.num_steps:
+      batch = model_inputs(next(data_iter))
+      state, step_metrics = train_step(state, batch, jax.random.fold_in(step_rng, step))
+      step += 1
+      pending.append(step_metrics)
+      if step % train.log_every == 0 or step == train.num_steps:
+        means = {k: np.mean([float(m[k]) for m in pending]) for k in pending[0]}
+        pending.clear()
+        writer.write(step, means, prefix='train/')
+        logging.info(progress.line(step, means))
+        print(progress.line(step, means), flush=True)
+      stopping = preemption.requested or (stop_after is not None and step - start >= stop_after)
+      if step % train.checkpoint_every == 0 or step == train.num_steps or stopping:
+        ckpt.save(step, state, data_iter)
+      if train.eval_every and (step % train.eval_every == 0 or step == train.num_steps):
+        ckpt.wait()
+        t0 = time.time()
+        eval_metrics = trainer.evaluate(state, step, workdir)
+        writer.write(step, eval_metrics, prefix='eval/')
+        print(f'eval at step {step} ({time.time() - t0:.0f}s): '
+              + ', '.join(f'{k} {v:.4g}' for k, v in eval_metrics.items()), flush=True)
+      if stopping:
+        logging.warning('Stopped at step %d; run again with the same workdir to resume.', step)
+        break
+  finally:
+    preemption.restore()
+    writer.close()
+    ckpt.close()
+  return state

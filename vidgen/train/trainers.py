@@ -1,0 +1,21 @@
+"""Which trainer trains which model, and the one call that trains it (entrypoint and notebooks)."""
+
+from __future__ import annotations
+
+import ml_collections
+from vidgen import config_lib
+from vidgen.train import loop
+from vidgen.train.state import TrainState
+
+def make_trainer(config: ml_collections.ConfigDict) -> loop.Trainer:
+  """The trainer for `config.model`."""
+  if config.model == 'vae':
+    from vidgen.train.vae_trainer import VAETrainer
+    return VAETrainer(config)
+  raise config_lib.ConfigError(f"config.model={config.model!r} is not a model vidgen trains; use 'vae'.")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       stop_after: int | None = None) -> TrainState:
+  """Trains (or resumes) the model `config.model` in `workdir`; also callable from a notebook."""
+  return loop.run(make_trainer(config), workdir, stop_after=stop_after)
