@@ -17,3 +17,16 @@ flags.FLAGS.mark_as_parsed()
 # their compiled programs instead of recompiling each.
 jax.config.update('jax_compilation_cache_dir', os.path.join(tempfile.gettempdir(), 'vidgen-test-jax-cache'))
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def tiny_vae_run(tmp_path_factory):
+  """A workdir with the tiny VAE config trained to the end (4 steps), shared by tests."""
+  from vidgen import config_lib
+  from vidgen.train import trainers
+  workdir = str(tmp_path_factory.mktemp('tiny_vae'))
+  trainers.train_and_evaluate(config_lib.load_config('experiments/configs/vae_world.py:tiny'), workdir)
+  return workdir

@@ -20,11 +20,9 @@ def _losses(workdir):
   return {row['step']: row['train/loss'] for row in metrics_lib.read_metrics(workdir) if 'train/loss' in row}
 
 
-@pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('vae_full'))
-  trainers.train_and_evaluate(config_lib.load_config(CONFIG), workdir)
-  return workdir
+@pytest.fixture
+def uninterrupted(tiny_vae_run):
+  return tiny_vae_run
 
 
 def test_run_writes_checkpoints_metrics_and_reconstructions(uninterrupted):

@@ -67,50 +67,85 @@ def export(config: ml_collections.ConfigDict, out: str, split: str | None = None
   for path in existing:
     os.remove(path)
 
-  from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
-  num_shards = math.ceil(num_records / records_per_shard)
-  names = [shard_name(split, k, num_shards) for k in range(num_shards)]
-  counts = [0] * num_shards
-  keys: dict[str, dict[str, Any]] = {}
-  skipped = 0
+  writer = ShardWriter(out, split, num_records, records_per_shard)
   skips_substitutes = isinstance(source, sources.VideoFolderSource)
-  start = time.time()
-  for shard in range(num_shards):
-    writer = array_record_module.ArrayRecordWriter(os.path.join(out, names[shard]), 'group_size:1')
-    try:
-      for i in range(shard * records_per_shard, min(num_records, (shard + 1) * records_per_shard)):
-        record = source[i]
-        if skips_substitutes and int(record['index']) != i:  # video i is unreadable: leave it out
-          skipped += 1
-          continue
-        writer.write(sources.encode_record(record))
-        counts[shard] += 1
-        _update_key_specs(keys, record)
-        done = i + 1
-        if done % max(1, num_records // 10) == 0 or done == num_records:
-          logging.info('Exported %d/%d records (%.1f records/s).', done, num_records, done / (time.time() - start))
-    finally:
-      writer.close()
+  skipped = 0
+  with writer:
+    for i in range(num_records):
+      record = source[i]
+      if skips_substitutes and int(record['index']) != i:  # video i is unreadable: leave it out
+        skipped += 1
+        continue
+      writer.write(record)
+  return writer.finish(num_skipped=skipped, source=config.data.source,
+                       data_config=json.loads(config.data.to_json_best_effort()))
 
-  summary = {
-      'split': split,
-      'num_records': sum(counts),
-      'num_skipped': skipped,
-      'num_shards': num_shards,
-      'records_per_shard': records_per_shard,
-      'shards': [{'file': name, 'num_records': count} for name, count in zip(names, counts)],
-      'pattern': os.path.join(out, f'{split}-*-of-{num_shards:05d}.array_record'),
-      'format': 'one numpy .npz blob per record: vidgen.data.sources.decode_record(bytes) '
-                'or np.load(io.BytesIO(bytes))',
-      'keys': keys,
-      'source': config.data.source,
-      'data_config': json.loads(config.data.to_json_best_effort()),
-  }
-  with open(os.path.join(out, f'{split}.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
-  logging.info('Wrote %d records in %d shards to %s (%d unreadable videos left out).',
-               summary['num_records'], num_shards, out, skipped)
-  return summary
+
+class ShardWriter:
+  """Writes records to `out/{split}-KKKKK-of-NNNNN.array_record` shards, then a JSON summary.
+
+  Record i goes to shard i // records_per_shard; `num_records` fixes the shard count up front.
+  """
+
+  def __init__(self, out: str, split: str, num_records: int, records_per_shard: int):
+    from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
+    self._module = array_record_module
+    self.out, self.split, self.num_records, self.records_per_shard = out, split, num_records, records_per_shard
+    self.num_shards = math.ceil(num_records / records_per_shard)
+    self.names = [shard_name(split, k, self.num_shards) for k in range(self.num_shards)]
+    self.counts = [0] * self.num_shards
+    self.keys: dict[str, dict[str, Any]] = {}
+    self._seen = 0
+    self._writer = None
+    self._shard = -1
+    self._start = time.time()
+
+  def __enter__(self) -> 'ShardWriter':
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+  def write(self, record: dict[str, Any]) -> None:
+    shard = min(self._seen // self.records_per_shard, self.num_shards - 1)
+    if shard != self._shard:
+      self.close()
+      self._writer = self._module.ArrayRecordWriter(os.path.join(self.out, self.names[shard]), 'group_size:1')
+      self._shard = shard
+    self._writer.write(sources.encode_record(record))
+    self.counts[shard] += 1
+    self._seen += 1
+    _update_key_specs(self.keys, record)
+    if self._seen % max(1, self.num_records // 10) == 0 or self._seen == self.num_records:
+      logging.info('Wrote %d/%d records (%.1f records/s).', self._seen, self.num_records,
+                   self._seen / (time.time() - self._start))
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+  def finish(self, **extra: Any) -> dict[str, Any]:
+    """Closes the last shard and writes `out/{split}.json`; returns that summary."""
+    self.close()
+    for k in range(self._shard + 1, self.num_shards):  # shards no record reached still exist, empty
+      self._module.ArrayRecordWriter(os.path.join(self.out, self.names[k]), 'group_size:1').close()
+    summary = {
+        'split': self.split,
+        'num_records': sum(self.counts),
+        'num_shards': self.num_shards,
+        'records_per_shard': self.records_per_shard,
+        'shards': [{'file': name, 'num_records': count} for name, count in zip(self.names, self.counts)],
+        'pattern': os.path.join(self.out, f'{self.split}-*-of-{self.num_shards:05d}.array_record'),
+        'format': 'one numpy .npz blob per record: vidgen.data.sources.decode_record(bytes) '
+                  'or np.load(io.BytesIO(bytes))',
+        'keys': self.keys,
+        **extra,
+    }
+    with open(os.path.join(self.out, f'{self.split}.json'), 'w') as f:
+      json.dump(summary, f, indent=2)
+    logging.info('Wrote %d records in %d shards to %s.', summary['num_records'], self.num_shards, self.out)
+    return summary
 
 
 def _update_key_specs(specs: dict[str, dict[str, Any]], record: dict[str, Any]) -> None:

@@ -1,5 +1,8 @@
 """The Grain input pipeline: any source → clips at the target size → batches for training.
 
+Sources of cached VAE latents (written by vidgen.data.encode_latents) pass their latents
+through instead of cutting clips.
+
 source → global shuffle (seeded, reshuffled each epoch) → shard by JAX process →
 clip (temporal sampling at the target fps, resize + crop) → scale to [-1, 1] + tokenize →
 batch → worker processes and prefetch.
@@ -32,6 +35,9 @@ TEXT_IDS = 'text_ids'    # int32 [L]
 TEXT_MASK = 'text_mask'  # bool [L]
 CAPTION = 'caption'      # str
 INDEX = 'index'          # int64: the record's index in its source
+# Instead of VIDEO, for sources of cached latents:
+LATENT_MEAN = 'latent_mean'      # float32 [T', H', W', C]
+LATENT_LOGVAR = 'latent_logvar'  # float32 [T', H', W', C]
 
 _CLIP_STARTS = ('random', 'start', 'center')
 _SHORT_CLIP_POLICIES = ('error', 'loop', 'pad')
@@ -120,6 +126,19 @@ class MakeClip(grain.transforms.RandomMap):
     self.overflow = overflow
 
   def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    if LATENT_MEAN in record:  # cached VAE latents (vidgen.data.encode_latents): already clips
+      out = {LATENT_MEAN: np.asarray(record[LATENT_MEAN], np.float32),
+             LATENT_LOGVAR: np.asarray(record[LATENT_LOGVAR], np.float32)}
+    else:
+      out = {VIDEO: self._clip(record, rng)}
+    caption = str(record.get('caption', ''))
+    out.update({CAPTION: caption, INDEX: np.int64(record.get('index', -1))})
+    if self.tokenizer is not None:
+      ids, mask = self.tokenizer.encode(caption, self.max_length, self.overflow)
+      out[TEXT_IDS], out[TEXT_MASK] = ids[0], mask[0]
+    return out
+
+  def _clip(self, record: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
     frames = record['frames']
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
       raise ValueError(f'Record {record.get("index")} has frames {frames.dtype}{list(frames.shape)}; '
@@ -127,16 +146,7 @@ class MakeClip(grain.transforms.RandomMap):
     indices = clip_frame_indices(frames.shape[0], float(record.get('fps', self.spec.fps)), self.spec, rng,
                                  int(record.get('index', -1)))
     frames = resize_and_crop(frames[indices], self.spec.height, self.spec.width, self.spec.crop, rng)
-    caption = str(record.get('caption', ''))
-    out = {
-        VIDEO: frames.astype(np.float32) / 127.5 - 1.0,
-        CAPTION: caption,
-        INDEX: np.int64(record.get('index', -1)),
-    }
-    if self.tokenizer is not None:
-      ids, mask = self.tokenizer.encode(caption, self.max_length, self.overflow)
-      out[TEXT_IDS], out[TEXT_MASK] = ids[0], mask[0]
-    return out
+    return frames.astype(np.float32) / 127.5 - 1.0
 
 
 def make_dataset(config: ml_collections.ConfigDict, split: str | None = None, *,
