@@ -183,3 +183,8 @@ def config_from_flags() -> ml_collections.ConfigDict:
   if not flags.FLAGS.config:
     raise ConfigError('--config is required, e.g. --config experiments/configs/world.py:tiny')
   return load_config(flags.FLAGS.config, _OVERRIDES)
+
+
+def overrides() -> list[str]:
+  """The command line's --config.* overrides (for entrypoints whose --config has a default)."""
+  return list(_OVERRIDES)

@@ -52,7 +52,7 @@ def data_config() -> ml_collections.ConfigDict:
       tokenizer=ml_collections.ConfigDict(dict(
           model_path='',    # a sentencepiece .model; '' trains one on the source's captions
           vocab_size=512,
-          max_length=32,
+          max_length=64,
           overflow='truncate',  # prompt over max_length tokens: 'truncate' (with a warning) | 'error'
           train_examples=5000,  # captions drawn from the source to train the tokenizer
       )),

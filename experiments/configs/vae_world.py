@@ -22,6 +22,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.vae = ml_collections.ConfigDict(dict(
       compression=(4, 4, 4),   # (ft, fh, fw)
       latent_channels=6,
+      patch=1,                 # pixel-unshuffle at the input: the first 2x of space costs no conv
       channels=(32, 64, 96),
       num_res_blocks=1,
       attention=False,
@@ -36,10 +37,13 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   ))
   config.optim = optimizer.optim_config(lr=1e-3, warmup_steps=100)
   config.train = common.train_config(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=500)
-  config.eval = ml_collections.ConfigDict(dict(num_videos=64, batch_size=16))
+  config.eval = ml_collections.ConfigDict(dict(
+      num_videos=64, batch_size=16,
+      num_frames=0,  # frames of the eval videos; 0: data.num_frames
+  ))
   if arg == 'tiny':
     config.data.update(num_frames=5, height=16, width=16, batch_size=2)
-    config.vae.update(channels=(8, 16, 16), latent_channels=4)
+    config.vae.update(channels=(8, 16, 16), latent_channels=4, patch=1)
     config.loss.update(gan_weight=0.1, gan_start=1, disc_channels=(8,))
     config.train.update(num_steps=4, log_every=1, eval_every=4, checkpoint_every=2)
     config.eval.update(num_videos=2, batch_size=2)

@@ -179,3 +179,8 @@ def _read_gif(path: str, max_frames: int | None) -> tuple[np.ndarray, float]:
   repeats = [max(1, round(delay / base_ms)) for delay in delays]
   out = np.repeat(np.stack(frames), repeats, axis=0)
   return out[:max_frames], fps
+
+
+def to_uint8(video: Any) -> np.ndarray:
+  """Model-space floats in [-1, 1] → uint8 frames (values outside are clipped)."""
+  return np.asarray(np.clip((np.asarray(video, np.float32) + 1.0) * 127.5 + 0.5, 0, 255), np.uint8)

@@ -19,6 +19,7 @@ import dataclasses
 import math
 from typing import Any, Callable, Sequence
 
+import einops
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,7 @@ class VAEConfig:
   """Architecture of the VAE; `compression` is (ft, fh, fw), each a power of two."""
   compression: tuple[int, int, int] = (4, 4, 4)
   latent_channels: int = 8
+  patch: int = 1             # spatial pixel-unshuffle at the input (and shuffle at the output): part of fh, fw
   channels: tuple[int, ...] = (32, 64, 128)  # per resolution level, fine to coarse
   num_res_blocks: int = 1
   attention: bool = False    # per-frame self-attention in the middle block
@@ -44,7 +46,9 @@ class VAEConfig:
     for name, f in zip('thw', self.compression):
       if f < 1 or f & (f - 1):
         raise ValueError(f'vae.compression must be powers of two, got f{name}={f} in {self.compression}.')
-    levels = max(int(math.log2(f)) for f in self.compression)
+    if self.patch < 1 or self.patch & (self.patch - 1) or fh % self.patch or fw % self.patch:
+      raise ValueError(f'vae.patch={self.patch} must be a power of two dividing fh={fh} and fw={fw}.')
+    levels = max(int(math.log2(f)) for f in self.conv_compression())
     if len(self.channels) != levels + 1:
       raise ValueError(f'vae.channels needs {levels + 1} entries (one per level for compression '
                        f'{self.compression}), got {len(self.channels)}: {self.channels}.')
@@ -56,12 +60,17 @@ class VAEConfig:
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'VAEConfig':
     return cls(compression=tuple(config.compression), latent_channels=config.latent_channels,
-               channels=tuple(config.channels), num_res_blocks=config.num_res_blocks,
+               patch=config.get('patch', 1), channels=tuple(config.channels), num_res_blocks=config.num_res_blocks,
                attention=config.attention, dtype=config.dtype)
+
+  def conv_compression(self) -> tuple[int, int, int]:
+    """The part of the compression done by strided convs (the rest by the input patch)."""
+    ft, fh, fw = self.compression
+    return ft, fh // self.patch, fw // self.patch
 
   def levels(self) -> list[tuple[int, int, int]]:
     """Downsampling factor (t, h, w) applied after each level but the last."""
-    logs = [int(math.log2(f)) for f in self.compression]
+    logs = [int(math.log2(f)) for f in self.conv_compression()]
     return [tuple(2 if i < n else 1 for n in logs) for i in range(len(self.channels) - 1)]
 
   def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -215,6 +224,8 @@ class Encoder(nn.Module):
   def __call__(self, x: Array, *, first: bool = True, use_cache: bool = False) -> Array:
     cfg, dtype = self.config, _dtype(self.config.dtype)
     kw = dict(first=first, use_cache=use_cache)
+    p = cfg.patch
+    x = einops.rearrange(x, 'b t (h p) (w q) c -> b t h w (p q c)', p=p, q=p)
     h = CausalConv3D(cfg.channels[0], dtype=dtype, name='conv_in')(x.astype(dtype), **kw)
     for level, features in enumerate(cfg.channels):
       for i in range(cfg.num_res_blocks):
@@ -248,7 +259,9 @@ class Decoder(nn.Module):
       if level > 0:
         h = Upsample(cfg.channels[level - 1], cfg.levels()[level - 1], dtype, name=f'level{level}_up')(h, **kw)
     h = nn.silu(FrameGroupNorm(dtype, name='norm_out')(h))
-    return CausalConv3D(3, dtype=dtype, name='conv_out')(h, **kw).astype(jnp.float32)
+    p = cfg.patch
+    h = CausalConv3D(3 * p * p, dtype=dtype, name='conv_out')(h, **kw).astype(jnp.float32)
+    return einops.rearrange(h, 'b t h w (p q c) -> b t (h p) (w q) c', p=p, q=p)
 
 
 class VAE(nn.Module):

@@ -120,7 +120,6 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
         means = {k: np.mean([float(m[k]) for m in pending]) for k in pending[0]}
         pending.clear()
         writer.write(step, means, prefix='train/')
-        logging.info(progress.line(step, means))
         print(progress.line(step, means), flush=True)
       stopping = preemption.requested or (stop_after is not None and step - start >= stop_after)
       if step % train.checkpoint_every == 0 or step == train.num_steps or stopping:

@@ -136,7 +136,8 @@ def evaluate_reconstruction(model: vae_lib.VAE, params: Any, config: ml_collecti
   """Reconstructs `eval.num_videos` eval videos and as many 1-frame images; writes a side-by-side PNG + mp4."""
   reconstruct = jax.jit(lambda p, v: model.apply({'params': p}, v, method=vae_lib.VAE.reconstruct))
   results = {}
-  for kind, frames in (('video', config.data.num_frames), ('image', 1)):
+  video_frames = config.eval.get('num_frames') or config.data.num_frames
+  for kind, frames in (('video', video_frames), ('image', 1)):
     psnrs, ssims, shown = [], [], None
     for batch in _eval_dataset(config, frames):
       rec = reconstruct(params, batch['video'])
@@ -152,16 +153,12 @@ def evaluate_reconstruction(model: vae_lib.VAE, params: Any, config: ml_collecti
   return results
 
 
-def to_uint8(video: np.ndarray) -> np.ndarray:
-  """[-1, 1] floats → uint8."""
-  return np.asarray(np.clip((np.asarray(video) + 1) * 127.5 + 0.5, 0, 255), np.uint8)
-
 
 def _write_side_by_side(workdir: str, step: int, real: np.ndarray, rec: np.ndarray, *, fps: float,
                         count: int = 4) -> None:
   out = epath.Path(workdir) / 'eval'
   out.mkdir(parents=True, exist_ok=True)
-  pairs = [np.concatenate([to_uint8(r), to_uint8(x)], axis=2) for r, x in zip(real[:count], rec[:count])]
+  pairs = [np.concatenate([video_io.to_uint8(r), video_io.to_uint8(x)], axis=2) for r, x in zip(real[:count], rec[:count])]
   save_contact_sheet(os.fspath(out / f'reconstruction_{step:07d}.png'), pairs,
                      ['input | reconstruction'] * len(pairs), frames_per_row=6, frame_size=96, caption_width=80)
   video_io.write_video(os.fspath(out / f'reconstruction_{step:07d}.mp4'), np.concatenate(pairs, axis=1),
