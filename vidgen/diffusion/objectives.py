@@ -1,0 +1,213 @@
+"""Diffusion objectives: rectified flow (the default) and DDPM with eps or v prediction.
+
+Both share one interface, which is all the trainer and the samplers use:
+
+* `sample_time(rng, batch, num_tokens) -> t [B]`: the objective's own time (float in [0, 1]
+  for flow, int in [0, num_timesteps) for DDPM); `num_tokens` is the DiT's token count
+  (`DiTConfig.num_tokens(T, H, W)`), which sets the flow's timestep shift.
+* `noisy(x0, noise, t) -> x_t` and `target(x0, noise, t)`: what the model sees and must predict.
+* `model_time(t) -> [B] float in [0, 1]`: the time fed to the DiT.
+* `loss(prediction, target, frame_mask) -> scalar`: mean squared error over the latent frames
+  not given clean (`frame_mask` [B, T] True marks clean frames, which are ignored).
+
+Shapes: x0, noise, x_t, target and prediction are [B, T, H, W, C]; t is [B].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Union
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+Array = jax.Array
+
+
+def _bcast(t: Array, x: Array) -> Array:
+  """t [B] → [B, 1, ..., 1] to broadcast against x."""
+  return jnp.reshape(t, t.shape + (1,) * (x.ndim - t.ndim)).astype(x.dtype)
+
+
+def frame_loss(prediction: Array, target: Array, frame_mask: Array | None = None) -> Array:
+  """Mean squared error over latent frames NOT given clean; 0 (not NaN) if every frame is given.
+
+  prediction/target [B, T, ...]; frame_mask [B, T] bool, True on frames given clean (ignored).
+  """
+  err = jnp.square(prediction.astype(jnp.float32) - target.astype(jnp.float32))
+  per_frame = jnp.mean(err.reshape(err.shape[:2] + (-1,)), axis=-1)  # [B, T]
+  if frame_mask is None:
+    return jnp.mean(per_frame)
+  weight = 1.0 - frame_mask.astype(jnp.float32)
+  return jnp.sum(per_frame * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class RectifiedFlow:
+  """x_t = (1 − t)·x0 + t·noise (t = 1 is pure noise); the model predicts v = noise − x0.
+
+  Training t is logit-normal (sigmoid of N(logit_mean, logit_std²)), then shifted towards noise
+  by an amount that grows with the number of latent tokens (SD3 / Flux / Open-Sora): more tokens
+  carry more redundant signal, so the same noise level destroys less of it.
+    mu(n) = base_shift + (max_shift − base_shift) · (n − base_tokens) / (max_tokens − base_tokens)
+    t' = e^mu · t / (1 + (e^mu − 1) · t)
+  with base_tokens, max_tokens = shift_base_tokens, shift_max_tokens. mu is linear in n and
+  extrapolates outside [base_tokens, max_tokens] (as Flux does). Sampling integrates over the
+  same shifted schedule.
+  """
+  shift_base_tokens: int = 256
+  shift_max_tokens: int = 4096
+  base_shift: float = 0.5
+  max_shift: float = 1.15
+  logit_mean: float = 0.0
+  logit_std: float = 1.0
+
+  kind = 'flow'
+
+  def __post_init__(self):
+    if self.shift_max_tokens <= self.shift_base_tokens:
+      raise ValueError(f'flow.shift_max_tokens ({self.shift_max_tokens}) must exceed flow.shift_base_tokens '
+                       f'({self.shift_base_tokens}).')
+    if self.logit_std <= 0:
+      raise ValueError(f'flow.logit_std must be > 0, got {self.logit_std}.')
+
+  def mu(self, num_tokens: Any) -> Any:
+    """The log shift for `num_tokens` latent tokens."""
+    if num_tokens is None:
+      raise ValueError('RectifiedFlow needs num_tokens (the DiT token count, DiTConfig.num_tokens(T, H, W)) '
+                       'to set its timestep shift.')
+    slope = (self.max_shift - self.base_shift) / (self.shift_max_tokens - self.shift_base_tokens)
+    return self.base_shift + slope * (num_tokens - self.shift_base_tokens)
+
+  def shift(self, t: Array, num_tokens: Any) -> Array:
+    """t' = e^mu t / (1 + (e^mu − 1) t): maps [0, 1] onto itself, moving mass towards noise."""
+    s = jnp.exp(jnp.asarray(self.mu(num_tokens), jnp.float32))
+    return s * t / (1 + (s - 1) * t)
+
+  def sample_time(self, rng: Array, batch: int, num_tokens: Any) -> Array:
+    """Logit-normal t [B] in (0, 1), shifted for `num_tokens`."""
+    u = jax.nn.sigmoid(self.logit_mean + self.logit_std * jax.random.normal(rng, (batch,), jnp.float32))
+    return self.shift(u, num_tokens)
+
+  def noisy(self, x0: Array, noise: Array, t: Array) -> Array:
+    tb = _bcast(t, x0)
+    return (1 - tb) * x0 + tb * noise
+
+  def target(self, x0: Array, noise: Array, t: Array) -> Array:
+    del t
+    return noise - x0
+
+  def model_time(self, t: Array) -> Array:
+    return jnp.asarray(t, jnp.float32)
+
+  def loss(self, prediction: Array, target: Array, frame_mask: Array | None = None) -> Array:
+    return frame_loss(prediction, target, frame_mask)
+
+  def schedule(self, steps: int, num_tokens: Any) -> np.ndarray:
+    """Sampling times [steps + 1] from 1 (noise) to 0 (data): uniform, then shifted."""
+    t = np.linspace(1.0, 0.0, steps + 1)
+    s = float(np.exp(self.mu(num_tokens)))
+    return (s * t / (1 + (s - 1) * t)).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class DDPM:
+  """x_t = sqrt(ᾱ_t)·x0 + sqrt(1 − ᾱ_t)·eps, t ∈ {0, …, num_timesteps − 1} uniform.
+
+  `prediction`: 'eps' (target eps) or 'v' (target v = sqrt(ᾱ)·eps − sqrt(1 − ᾱ)·x0).
+  `schedule`: 'linear' (β from beta_start to beta_end, DDPM) or 'cosine' (improved DDPM, β ≤ 0.999).
+  The model sees t / (num_timesteps − 1) ∈ [0, 1].
+  """
+  prediction: str = 'eps'
+  schedule: str = 'linear'
+  num_timesteps: int = 1000
+  beta_start: float = 1e-4
+  beta_end: float = 0.02
+
+  kind = 'ddpm'
+
+  def __post_init__(self):
+    if self.prediction not in ('eps', 'v'):
+      raise ValueError(f"ddpm.prediction must be 'eps' or 'v', got {self.prediction!r}.")
+    if self.schedule not in ('linear', 'cosine'):
+      raise ValueError(f"ddpm.schedule must be 'linear' or 'cosine', got {self.schedule!r}.")
+    if self.num_timesteps < 2:
+      raise ValueError(f'ddpm.num_timesteps must be >= 2, got {self.num_timesteps}.')
+
+  @functools.cached_property
+  def alphas_cumprod(self) -> np.ndarray:
+    """ᾱ_t for t = 0 … num_timesteps − 1 (float64, host)."""
+    n = self.num_timesteps
+    if self.schedule == 'linear':
+      betas = np.linspace(self.beta_start, self.beta_end, n, dtype=np.float64)
+    else:
+      s = 0.008
+      f = np.cos((np.arange(n + 1, dtype=np.float64) / n + s) / (1 + s) * np.pi / 2) ** 2
+      betas = np.clip(1 - f[1:] / f[:-1], 0.0, 0.999)
+    return np.cumprod(1.0 - betas)
+
+  def _alpha(self, t: Array, x: Array) -> Array:
+    return _bcast(jnp.asarray(self.alphas_cumprod, jnp.float32)[t], x)
+
+  def sample_time(self, rng: Array, batch: int, num_tokens: Any = None) -> Array:
+    """Uniform integer t [B] in [0, num_timesteps)."""
+    del num_tokens
+    return jax.random.randint(rng, (batch,), 0, self.num_timesteps, jnp.int32)
+
+  def q_sample(self, x0: Array, noise: Array, t: Array) -> Array:
+    a = self._alpha(t, x0)
+    return jnp.sqrt(a) * x0 + jnp.sqrt(1 - a) * noise
+
+  def noisy(self, x0: Array, noise: Array, t: Array) -> Array:
+    return self.q_sample(x0, noise, t)
+
+  def target(self, x0: Array, noise: Array, t: Array) -> Array:
+    if self.prediction == 'eps':
+      return noise
+    a = self._alpha(t, x0)
+    return jnp.sqrt(a) * noise - jnp.sqrt(1 - a) * x0
+
+  def model_time(self, t: Array) -> Array:
+    return jnp.asarray(t, jnp.float32) / (self.num_timesteps - 1)
+
+  def loss(self, prediction: Array, target: Array, frame_mask: Array | None = None) -> Array:
+    return frame_loss(prediction, target, frame_mask)
+
+  def predict_x0_eps(self, output: Array, x_t: Array, alpha: Array) -> tuple[Array, Array]:
+    """(x0, eps) from the model output at x_t whose ᾱ is `alpha` (broadcastable to x_t)."""
+    if self.prediction == 'eps':
+      eps = output
+      x0 = (x_t - jnp.sqrt(1 - alpha) * eps) / jnp.sqrt(alpha)
+    else:
+      x0 = jnp.sqrt(alpha) * x_t - jnp.sqrt(1 - alpha) * output
+      eps = jnp.sqrt(1 - alpha) * x_t + jnp.sqrt(alpha) * output
+    return x0, eps
+
+
+Objective = Union[RectifiedFlow, DDPM]
+KINDS = {'flow': RectifiedFlow, 'ddpm': DDPM}
+
+
+def make_objective(config: ml_collections.ConfigDict | dict[str, Any]) -> Objective:
+  """From {'kind': 'flow' | 'ddpm', **fields of that objective}.
+
+  The fields may also sit in a sub-dict named after the kind ({'kind': 'flow', 'flow': {...},
+  'ddpm': {...}}), so one config can hold both objectives' settings. Unknown keys are an error.
+  """
+  values = dict(config.items()) if hasattr(config, 'items') else dict(config)
+  kind = values.pop('kind', 'flow')
+  if kind not in KINDS:
+    raise ValueError(f'diffusion kind {kind!r} is unknown; use one of {list(KINDS)}.')
+  cls = KINDS[kind]
+  nested = {k: values.pop(k) for k in list(values) if k in KINDS}
+  if kind in nested:
+    sub = nested[kind]
+    values.update(dict(sub.items()) if hasattr(sub, 'items') else dict(sub))
+  fields = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - fields)
+  if unknown:
+    raise ValueError(f'Unknown keys {unknown} for the {kind!r} objective; it takes {sorted(fields)}.')
+  return cls(**values)
