@@ -43,6 +43,8 @@ class Trainer(Protocol):
   def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
     """Host-side evaluation; may write files into the workdir."""
 
+  # Optional: prepare_state(state) -> state, called once on a fresh (not restored) state.
+
 
 def model_inputs(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
   """The numeric part of a batch (captions stay on the host)."""
@@ -100,6 +102,8 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
     logging.info('Resumed from %s at step %d.', ckpt.directory, int(state.step))
   else:
     state = jax.jit(trainer.init_state)(init_rng, first_batch)
+    if hasattr(trainer, 'prepare_state'):  # e.g. statistics of the data the state must carry
+      state = trainer.prepare_state(state)
   start = int(state.step)
   logging.info('%s: %s parameters; steps %d → %d.', type(trainer).__name__, f'{param_count(state.params):,}',
                start, train.num_steps)

@@ -7,15 +7,18 @@ from vidgen import config_lib
 from vidgen.train import loop
 from vidgen.train.state import TrainState
 
-def make_trainer(config: ml_collections.ConfigDict) -> loop.Trainer:
-  """The trainer for `config.model`."""
+def make_trainer(config: ml_collections.ConfigDict, workdir: str | None = None) -> loop.Trainer:
+  """The trainer for `config.model` ('vae' or 'dit')."""
   if config.model == 'vae':
     from vidgen.train.vae_trainer import VAETrainer
     return VAETrainer(config)
-  raise config_lib.ConfigError(f"config.model={config.model!r} is not a model vidgen trains; use 'vae'.")
+  if config.model == 'dit':
+    from vidgen.train.dit_trainer import DiTTrainer
+    return DiTTrainer(config, workdir)
+  raise config_lib.ConfigError(f"config.model={config.model!r} is not a model vidgen trains; use 'vae' or 'dit'.")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        stop_after: int | None = None) -> TrainState:
   """Trains (or resumes) the model `config.model` in `workdir`; also callable from a notebook."""
-  return loop.run(make_trainer(config), workdir, stop_after=stop_after)
+  return loop.run(make_trainer(config, workdir), workdir, stop_after=stop_after)

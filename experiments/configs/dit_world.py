@@ -1,0 +1,51 @@
+"""Text-to-video DiT on the built-in world, on latents of the vae_world VAE.
+
+Run:  python -m vidgen.train --config experiments/configs/dit_world.py --workdir runs/dit_world \
+          --config.vae_workdir=runs/vae_world
+Smoke: python -m vidgen.train --config experiments/configs/dit_world.py:tiny --workdir /tmp/dit_tiny \
+          --config.vae_workdir=/tmp/vae_tiny
+Then:  python -m vidgen.sample --workdir runs/dit_world --prompt "a large red circle moves slowly to the right"
+"""
+
+import ml_collections
+
+from experiments.configs import common
+from vidgen.train import optimizer
+
+
+def get_config(arg=None) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.model = 'dit'
+  config.vae_workdir = ''       # a trained VAE run (required); its latents are the DiT's data
+  config.data = common.data_config()
+  config.data.batch_size = 16
+  config.dit = ml_collections.ConfigDict(dict(
+      size='S',                 # tiny | S | B | L | XL (DiT paper depth/width/heads)
+      depth=6, width=256, heads=4,  # explicit overrides of the size (0: from size)
+      patch=(1, 2, 2),          # (pt, ph, pw) latent cells per token
+      mlp_ratio=4.0,
+      conditioning='adaln_zero',  # adaln_zero | adaln | cross_attention | in_context
+      attention='full',         # full | factorized (spatial then temporal)
+      dtype='float32',          # compute dtype; bfloat16 on TPU
+      remat='none',             # none | full | dots | dots_no_batch
+      scan_layers=True,
+  ))
+  config.text = ml_collections.ConfigDict(dict(width=128, depth=2, heads=4, mlp_ratio=4.0, dtype='float32'))
+  config.diffusion = ml_collections.ConfigDict(dict(kind='flow'))  # flow | ddpm (see diffusion/objectives.py)
+  config.caption_dropout = 0.1  # captions replaced by the learned null text, for guidance
+  config.optim = optimizer.optim_config(lr=5e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999)
+  config.train = common.train_config(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=500)
+  config.eval = ml_collections.ConfigDict(dict(num_batches=4))
+  config.sample = ml_collections.ConfigDict(dict(steps=30, cfg_scale=4.0, sampler='euler'))
+  if arg == 'tiny':
+    config.data.update(num_frames=5, height=16, width=16, batch_size=2)
+    config.data.tokenizer.train_examples = 200
+    config.dit.update(depth=2, width=32, heads=2)
+    config.text.update(width=32, depth=1, heads=2)
+    config.train.update(num_steps=4, log_every=1, eval_every=4, checkpoint_every=2)
+    config.eval.num_batches = 1
+    config.sample.update(steps=2)
+  elif arg:
+    raise ValueError(f'Unknown arg {arg!r} for dit_world.py: use tiny.')
+  return config

@@ -1,0 +1,108 @@
+"""Text → video with a trained run: tokenize, sample latents with guidance, decode with the VAE.
+
+`VideoGenerator.from_workdir(DIR)` loads what a DiT run left (config.json, tokenizer.model,
+the EMA weights and latent normalisation of its latest checkpoint, and the VAE it names);
+`generate(prompts, ...)` returns uint8 videos [B, T, H, W, 3]. The sampling entrypoint,
+the quickstart and the evaluation all go through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vidgen.data import video_io
+from vidgen.diffusion import guidance, objectives, samplers
+from vidgen.models import vae as vae_lib
+from vidgen.models.text_to_video import TextToVideo
+from vidgen.train import dit_trainer
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """How videos are sampled; None fields take the run's defaults (its data size, `config.sample`)."""
+  num_frames: int | None = None
+  height: int | None = None
+  width: int | None = None
+  steps: int | None = None
+  cfg_scale: float | None = None
+  sampler: str | None = None
+  seed: int = 0
+  negative_prompt: str | None = None
+
+
+class VideoGenerator:
+  """A trained text-to-video run, ready to sample."""
+
+  def __init__(self, workdir: str):
+    self.workdir = workdir
+    (self.model, self.params, extra, self.config,
+     self.tokenizer) = dit_trainer.load_dit(workdir)
+    self.latent_shift = np.asarray(extra['latent_shift'])
+    self.latent_scale = np.asarray(extra['latent_scale'])
+    self.vae, self.vae_params = dit_trainer.vae_from_config(self.config)
+    self.objective = objectives.make_objective(self.config.diffusion)
+    self._decode = jax.jit(lambda p, z: self.vae.apply({'params': p}, z, method=vae_lib.VAE.decode))
+    self._encode_text = jax.jit(lambda p, ids, mask: self.model.apply(
+        {'params': p}, ids, mask, method=TextToVideo.encode_text))
+
+  @classmethod
+  def from_workdir(cls, workdir: str) -> 'VideoGenerator':
+    return cls(workdir)
+
+  def resolve(self, settings: Settings) -> Settings:
+    """Fills defaults from the run and checks that the VAE and DiT can make the asked size."""
+    data, sample = self.config.data, self.config.sample
+    s = dataclasses.replace(
+        settings,
+        num_frames=settings.num_frames or data.num_frames, height=settings.height or data.height,
+        width=settings.width or data.width, steps=settings.steps or sample.steps,
+        cfg_scale=sample.cfg_scale if settings.cfg_scale is None else settings.cfg_scale,
+        sampler=settings.sampler or sample.sampler)
+    vae_lib.check_video_shape(s.num_frames, s.height, s.width, self.vae.config.compression)
+    latent = self.vae.config.latent_shape(s.num_frames, s.height, s.width)
+    try:
+      self.model.dit.check_latent_shape(*latent[:3])
+    except ValueError as e:
+      raise ValueError(f'{s.num_frames}×{s.height}×{s.width} video gives a {latent[:3]} latent grid the DiT '
+                       f'cannot patch: {e}') from None
+    if s.steps < 1:
+      raise ValueError(f'steps must be >= 1, got {s.steps}.')
+    return s
+
+  def generate(self, prompts: Sequence[str], settings: Settings = Settings(),
+               progress: Callable[[int, int], Any] | None = None) -> np.ndarray:
+    """uint8 videos [len(prompts), T, H, W, 3], deterministic in `settings.seed`."""
+    prompts = list(prompts)
+    if not prompts or any(not p.strip() for p in prompts):
+      raise ValueError('Every prompt must be non-empty text, e.g. --prompt "a red circle moves to the right".')
+    s = self.resolve(settings)
+    tok = self.config.data.tokenizer
+    ids, mask = self.tokenizer.encode(prompts, tok.max_length, tok.overflow)
+    text, text_mask = self._encode_text(self.params, ids, mask)
+    b, length = ids.shape
+    null_text, null_mask = self.model.apply({'params': self.params}, 1, length, method=TextToVideo.null_text)
+    negative = None
+    if s.negative_prompt:
+      neg_ids, neg_mask = self.tokenizer.encode([s.negative_prompt], tok.max_length, tok.overflow)
+      negative = self._encode_text(self.params, neg_ids, neg_mask)
+    apply = lambda p, x, t, txt, m, cm, cl: self.model.apply({'params': p}, x, t, txt, m, cm, cl,
+                                                             method=TextToVideo.denoise)
+    denoise = guidance.cfg_denoise_fn(apply, self.params, text, text_mask, null_text, null_mask, s.cfg_scale,
+                                      negative=negative)
+    latent_shape = self.vae.config.latent_shape(s.num_frames, s.height, s.width)
+    x = samplers.sample(denoise, self.objective, (b,) + latent_shape, jax.random.key(s.seed), sampler=s.sampler,
+                        steps=s.steps, num_tokens=self.model.dit.num_tokens(*latent_shape[:3]),
+                        progress=progress or (lambda i, n: None))
+    z = np.asarray(x) / self.latent_scale + self.latent_shift
+    return video_io.to_uint8(self.decode(z))
+
+  def decode(self, z: np.ndarray) -> np.ndarray:
+    """Latents → float video; long videos go through the chunked causal decoder."""
+    if z.shape[1] > 8:
+      return vae_lib.ChunkedCodec(self.vae, self.vae_params).decode(jnp.asarray(z))
+    return np.asarray(self._decode(self.vae_params, jnp.asarray(z)))

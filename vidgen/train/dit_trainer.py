@@ -1,0 +1,181 @@
+"""Training the text-to-video DiT on latents of a frozen VAE (encoded on the fly or cached)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Mapping
+
+import flax.linen as nn
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from vidgen import config_lib
+from vidgen.data import pipeline
+from vidgen.data.tokenizer import Tokenizer
+from vidgen.diffusion import objectives
+from vidgen.models import dit as dit_lib
+from vidgen.models import vae as vae_lib
+from vidgen.models.text import TextEncoderConfig
+from vidgen.models.text_to_video import TextToVideo
+from vidgen.train import checkpoint as checkpoint_lib
+from vidgen.train import optimizer as optimizer_lib
+from vidgen.train.loop import model_inputs
+from vidgen.train.state import TrainState
+
+LATENT_STATS_BATCHES = 8  # batches whose latents set the normalisation (per-channel shift and scale)
+
+
+def build_model(config: ml_collections.ConfigDict, vocab_size: int, latent_channels: int) -> TextToVideo:
+  """The TextToVideo model of `config.dit` and `config.text` for a tokenizer and a VAE."""
+  text = TextEncoderConfig.from_config({**config.text.to_dict(), 'vocab_size': vocab_size,
+                                        'max_length': config.data.tokenizer.max_length})
+  dit = dit_lib.DiTConfig.from_config({**config.dit.to_dict(), 'latent_channels': latent_channels,
+                                       'text_width': text.width})
+  return TextToVideo(dit, text)
+
+
+def vae_from_config(config: ml_collections.ConfigDict) -> tuple[vae_lib.VAE, Any]:
+  """The frozen VAE named by `config.vae_workdir`, with a clear error when it is not set."""
+  from vidgen.train.vae_trainer import load_vae
+  if not config.vae_workdir:
+    raise config_lib.ConfigError(
+        'config.vae_workdir is empty: the DiT trains on latents of a trained VAE. Train one with '
+        '`python -m vidgen.train --config experiments/configs/vae_world.py --workdir runs/vae_world` '
+        'and pass --config.vae_workdir=runs/vae_world.')
+  model, params, _ = load_vae(config.vae_workdir)
+  return model, params
+
+
+class DiTTrainer:
+  """The DiT's part of the shared loop (see vidgen/train/loop.py)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str | None):
+    self.config = config
+    data = config.data
+    self.vae, self.vae_params = vae_from_config(config)
+    self.latent_shape = self.vae.config.latent_shape(data.num_frames, data.height, data.width)
+    self.tokenizer: Tokenizer = pipeline.make_tokenizer(config, workdir)
+    self.model = build_model(config, self.tokenizer.vocab_size, self.vae.config.latent_channels)
+    self.model.dit.check_latent_shape(*self.latent_shape[:3])
+    self.num_tokens = self.model.dit.num_tokens(*self.latent_shape[:3])
+    self.objective = objectives.make_objective(config.diffusion)
+    self.optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
+    self._encode = jax.jit(self._posterior)
+
+  def dataset(self, split: str | None = None, **kwargs) -> grain.IterDataset:
+    return pipeline.make_dataset(self.config, split, tokenizer=self.tokenizer, **kwargs)
+
+  def _posterior(self, vae_params, video):
+    return self.vae.apply({'params': vae_params}, video, method=vae_lib.VAE.encode)
+
+  def _latent_posterior(self, batch: Mapping[str, Any]) -> tuple[jax.Array, jax.Array]:
+    """(mean, logvar) of the batch's latents: cached, or encoded by the frozen VAE."""
+    if pipeline.LATENT_MEAN in batch:
+      return batch[pipeline.LATENT_MEAN], batch[pipeline.LATENT_LOGVAR]
+    return jax.lax.stop_gradient(self._posterior(self.vae_params, batch[pipeline.VIDEO]))
+
+  def latent_stats(self) -> dict[str, np.ndarray]:
+    """Per-channel mean and 1/std of VAE latent means over a few training batches."""
+    it = iter(self.dataset(shuffle=False, num_epochs=None))
+    means = []
+    for _ in range(LATENT_STATS_BATCHES):
+      batch = next(it)
+      mean = batch[pipeline.LATENT_MEAN] if pipeline.LATENT_MEAN in batch else self._encode(
+          self.vae_params, batch[pipeline.VIDEO])[0]
+      means.append(np.asarray(mean).reshape(-1, mean.shape[-1]))
+    values = np.concatenate(means)
+    return {'shift': values.mean(0).astype(np.float32), 'scale': (1.0 / (values.std(0) + 1e-6)).astype(np.float32)}
+
+  def init_state(self, rng: jax.Array, batch: Mapping[str, Any]) -> TrainState:
+    return new_state(self.model, self.optimizer, rng, batch[pipeline.TEXT_IDS].shape[1])
+
+  def prepare_state(self, state: TrainState) -> TrainState:
+    """Called once on a fresh state: fixes the latent normalisation from the data."""
+    stats = self.latent_stats()
+    return state.replace(extra={'latent_shift': jnp.asarray(stats['shift']),
+                                'latent_scale': jnp.asarray(stats['scale'])})
+
+  def _x0_and_masks(self, state, batch, rng):
+    mean, logvar = self._latent_posterior(batch)
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mean.shape)
+    x0 = (z - state.extra['latent_shift']) * state.extra['latent_scale']
+    cond_mask = jnp.zeros(x0.shape[:2], bool)
+    return x0, cond_mask
+
+  def loss_fn(self, params, state, batch, rng, *, drop_prob):
+    latent_rng, drop_rng, time_rng, noise_rng = jax.random.split(rng, 4)
+    x0, cond_mask = self._x0_and_masks(state, batch, latent_rng)
+    b = x0.shape[0]
+    drop = jax.random.bernoulli(drop_rng, drop_prob, (b,))
+    t = self.objective.sample_time(time_rng, b, self.num_tokens)
+    noise = jax.random.normal(noise_rng, x0.shape)
+    x_t = self.objective.noisy(x0, noise, t)
+    pred = self.model.apply({'params': params}, x_t, self.objective.model_time(t), batch[pipeline.TEXT_IDS],
+                            batch[pipeline.TEXT_MASK], drop, cond_mask, x0)
+    return self.objective.loss(pred, self.objective.target(x0, noise, t), cond_mask)
+
+  def train_step(self, state: TrainState, batch: Mapping[str, Any],
+                 rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+    loss, grads = jax.value_and_grad(self.loss_fn)(state.params, state, batch, rng,
+                                                   drop_prob=self.config.caption_dropout)
+    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = optimizer_lib.ema_update(state.ema_params, params, self.config.optim.ema_decay, state.step)
+    return (state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema),
+            {'loss': loss, 'grad_norm': optax.global_norm(grads)})
+
+  def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
+    """Loss of the EMA weights on `eval.num_batches` eval batches, with fixed noise and timesteps."""
+    config = copy.deepcopy(self.config)
+    config.unlock()
+    config.data.num_workers = 0
+    dataset = pipeline.make_dataset(config, config.data.eval_split, tokenizer=self.tokenizer, shuffle=False,
+                                    num_epochs=1, process_index=0, process_count=1)
+    loss = jax.jit(lambda p, s, b, r: self.loss_fn(p, s, b, r, drop_prob=0.0))
+    losses = []
+    for i, batch in enumerate(dataset):
+      if i == self.config.eval.num_batches:
+        break
+      losses.append(float(loss(state.ema_params, state, model_inputs(batch), jax.random.key(i))))
+    return {'loss': float(np.mean(losses))}
+
+
+def new_state(model: TextToVideo, optimizer: optax.GradientTransformation, rng: jax.Array,
+              text_length: int) -> TrainState:
+  """A fresh train state; its latent normalisation is the identity until `prepare_state`."""
+  inputs = dit_lib.example_inputs(model.dit, text_len=text_length)
+  ids = jnp.zeros((1, text_length), jnp.int32)
+  params = nn.unbox(model.init(rng, inputs['x'], inputs['t'], ids, jnp.ones((1, text_length), bool)))['params']
+  channels = model.dit.latent_channels
+  extra = {'latent_shift': jnp.zeros((channels,)), 'latent_scale': jnp.ones((channels,))}
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),
+                    ema_params=params, extra=extra)
+
+
+def load_dit(workdir: str) -> tuple[TextToVideo, Any, dict[str, Any], ml_collections.ConfigDict, Tokenizer]:
+  """The EMA DiT of a trained run: (model, params, latent stats, the run's config, tokenizer)."""
+  config = config_lib.read_saved_config(workdir)
+  if config.get('model') != 'dit':
+    raise checkpoint_lib.CheckpointError(f'{workdir} is not a DiT run (config.json has model={config.get("model")!r}).')
+  tokenizer_path = os.path.join(workdir, 'tokenizer.model')
+  if not os.path.exists(tokenizer_path):
+    raise checkpoint_lib.CheckpointError(f'{tokenizer_path} is missing: the run saved no tokenizer.')
+  tokenizer = Tokenizer.load(tokenizer_path)
+  if not config.vae_workdir:
+    raise checkpoint_lib.CheckpointError(f'{workdir}/config.json names no vae_workdir.')
+  latent_channels = config_lib.read_saved_config(config.vae_workdir).vae.latent_channels
+  model = build_model(config, tokenizer.vocab_size, latent_channels)
+  optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
+  abstract = jax.eval_shape(lambda rng: new_state(model, optimizer, rng, config.data.tokenizer.max_length),
+                            jax.random.key(0))
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), create=False)
+  try:
+    state = ckpt.restore(abstract)
+  finally:
+    ckpt.close()
+  return model, state.ema_params, state.extra, config, tokenizer
