@@ -30,3 +30,14 @@ def tiny_vae_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('tiny_vae'))
   trainers.train_and_evaluate(config_lib.load_config('experiments/configs/vae_world.py:tiny'), workdir)
   return workdir
+
+
+@pytest.fixture(scope='session')
+def tiny_dit_run(tiny_vae_run, tmp_path_factory):
+  """A workdir with the tiny DiT config trained to the end on the tiny VAE's latents."""
+  from vidgen import config_lib
+  from vidgen.train import trainers
+  workdir = str(tmp_path_factory.mktemp('tiny_dit'))
+  config = config_lib.load_config('experiments/configs/dit_world.py:tiny', {'vae_workdir': tiny_vae_run})
+  trainers.train_and_evaluate(config, workdir)
+  return workdir
