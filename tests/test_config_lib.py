@@ -19,7 +19,9 @@ CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'experiments/configs/*.
 def test_every_config_loads_and_is_locked(path, arg):
   config = config_lib.load_config(path + (f':{arg}' if arg else ''))
   assert isinstance(config.seed, int)
-  assert config.data.batch_size > 0
+  experiments = [config[k] for k in ('vae', 'dit') if k in config and 'data' in config[k]] or [config]
+  for experiment in experiments:  # the quickstart holds a VAE and a DiT experiment
+    assert experiment.data.batch_size > 0
   with pytest.raises(AttributeError):
     config.datset = 1  # a misspelt key is an error, not a silent new field
 

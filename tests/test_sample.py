@@ -48,9 +48,11 @@ def test_bad_requests_say_what_would_work(generator):
 
 def test_sample_to_files(generator, tmp_path):
   prompts = ['a red circle moves to the right', 'a small blue square', 'a white triangle']
-  paths = sample.sample_to_files(generator, prompts, Settings(steps=2), str(tmp_path), batch_size=2,
-                                 show_progress=False)
-  assert len(paths) == 6 and all(os.path.exists(p) for p in paths)
+  videos = sample.sample_to_files(generator, prompts, Settings(steps=2), str(tmp_path), batch_size=2,
+                                  show_progress=False)
+  assert len(videos) == 3 and videos[0].shape == (5, 16, 16, 3)
+  for i in range(3):
+    assert os.path.exists(tmp_path / f'{i:02d}.mp4') and os.path.exists(tmp_path / f'{i:02d}.gif')
   settings = json.load(open(tmp_path / 'settings.json'))
   assert settings['prompts'] == prompts and settings['steps'] == 2 and settings['cfg_scale'] == 4.0
   assert os.path.exists(tmp_path / 'contact_sheet.png')

@@ -16,7 +16,7 @@ import sys
 from typing import Any, Sequence
 
 import ml_collections
-from absl import flags
+from absl import flags, logging
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,7 +175,10 @@ def parse_flags_with_overrides(argv: list[str]) -> list[str]:
       _OVERRIDES.append(arg[len('--config.'):])
     else:
       rest.append(arg)
-  return flags.FLAGS(rest)
+  parsed = flags.FLAGS(rest)
+  if not any(a.startswith(('--verbosity', '-v', '--v=')) for a in rest):
+    logging.set_verbosity(logging.WARNING)  # libraries' INFO lines drown the progress; --verbosity=0 shows them
+  return parsed
 
 
 def config_from_flags() -> ml_collections.ConfigDict:
@@ -188,3 +191,21 @@ def config_from_flags() -> ml_collections.ConfigDict:
 def overrides() -> list[str]:
   """The command line's --config.* overrides (for entrypoints whose --config has a default)."""
   return list(_OVERRIDES)
+
+
+def dataclass_from_config(cls: type, config: Any, name: str) -> Any:
+  """Builds the dataclass `cls` from a ConfigDict/dict holding any subset of its fields.
+
+  An unknown key is an error naming the config block (`name`) and the fields it takes; lists
+  become tuples where the field's default is a tuple (configs saved as JSON hold lists).
+  """
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  values = dict(config.items()) if hasattr(config, 'items') else dict(config)
+  fields = {f.name: f for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - set(fields))
+  if unknown:
+    raise ConfigError(f'Unknown {name} config keys {unknown}; {cls.__name__} takes {sorted(fields)}.')
+  for key, value in values.items():
+    if isinstance(fields[key].default, tuple) and isinstance(value, list):
+      values[key] = tuple(value)
+  return cls(**values)

@@ -1,74 +1,113 @@
-"""The quickstart: the built-in world end to end on a laptop CPU, nothing to download.
+"""The quickstart: text-to-video on the built-in world, end to end, on a laptop CPU.
 
-  python -m vidgen.quickstart [--workdir runs/quickstart] [--config experiments/configs/world.py]
+  python -m vidgen.quickstart [--workdir runs/quickstart] [--config experiments/configs/quickstart.py[:tiny]]
 
-Today it runs the data path: trains the caption tokenizer on world captions, draws one batch
-from the Grain pipeline and writes it as mp4, gif and a contact sheet, then probes held-out
-eval videos and prints how well the probe reads them against their ground truth (the
-reference row every generated video will be scored against).
+1. trains the patch VAE on world videos                      → WORKDIR/vae
+2. caches VAE latents of the training videos                 → WORKDIR/latents
+3. trains the text-to-video DiT on them                      → WORKDIR/dit
+4. samples a video for each held-out eval prompt             → WORKDIR/samples
+5. scores generated and real eval videos with the probe and prints the table → WORKDIR/report.md
+
+Every stage resumes where it stopped: run the same command again after an interruption.
+`python -m vidgen.sample --workdir WORKDIR/dit --prompt "..."` samples from the result.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import time
 from typing import Any
 
 import ml_collections
-import numpy as np
 from absl import app, flags
 
-from vidgen import config_lib
-from vidgen.data import pipeline, probe, video_io, world
+from vidgen import config_lib, sample
+from vidgen.data import encode_latents, probe, world
 from vidgen.eval import report
-from vidgen.eval.contact_sheet import save_contact_sheet
+from vidgen.generation import Settings, VideoGenerator
+from vidgen.train import trainers
 
-DEFAULT_CONFIG = 'experiments/configs/world.py'
+DEFAULT_CONFIG = 'experiments/configs/quickstart.py'
 TABLE_COLUMNS = ('color', 'shape', 'size', 'count', 'direction', 'speed', 'background')
 
 
-
-def write_batch(batch: dict[str, Any], out_dir: str, fps: float) -> list[str]:
-  """Writes each video of a pipeline batch as mp4 + gif, and one contact sheet; returns the paths."""
-  os.makedirs(out_dir, exist_ok=True)
-  videos = [video_io.to_uint8(v) for v in batch['video']]
-  captions = [str(c) for c in batch['caption']]
-  paths = []
-  for i, video in enumerate(videos):
-    for ext in ('mp4', 'gif'):
-      path = os.path.join(out_dir, f'video_{i:02d}.{ext}')
-      video_io.write_video(path, video, fps)
-      paths.append(path)
-  paths.append(save_contact_sheet(os.path.join(out_dir, 'contact_sheet.png'), videos, captions))
-  return paths
+def _stage(number: int, text: str) -> float:
+  print(f'\n[{number}/5] {text}', flush=True)
+  return time.time()
 
 
-def probe_real_videos(config: ml_collections.ConfigDict, split: str, count: int) -> dict[str, Any]:
-  """Probe scores of `count` ground-truth world videos of `split` against their own truth."""
-  source = world.make_source(config.data, split, config.seed)
-  records = [source[i] for i in range(min(count, len(source)))]
-  return probe.score_videos([r['frames'] for r in records], records=records)
+def cache_latents(config: ml_collections.ConfigDict, vae_dir: str, out: str, num_videos: int) -> str:
+  """Encodes the first `num_videos` training videos once; returns the shards' glob pattern."""
+  summary_path = os.path.join(out, 'train.json')
+  if os.path.exists(summary_path):
+    summary = json.load(open(summary_path))
+    if summary['num_records'] == num_videos and summary.get('vae_workdir') == os.path.abspath(vae_dir):
+      print(f'  found {num_videos} cached latents in {out}')
+      return summary['pattern']
+  return encode_latents.encode_latents(config, vae_dir, out, 'train', num_videos, records_per_shard=1000,
+                                       batch_size=16)['pattern']
 
 
-def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Runs every stage into `workdir` and returns the table's rows."""
+def dit_config(config: ml_collections.ConfigDict, vae_dir: str, pattern: str) -> ml_collections.ConfigDict:
+  """The DiT config, on the cached latents, with its eval loss on the world's eval split."""
+  dit = copy.deepcopy(config.dit)
+  dit.vae_workdir = vae_dir
+  dit.data.source = 'array_record'
+  dit.data.array_record.pattern = pattern
+  return dit
+
+
+def score_generated_and_real(config: ml_collections.ConfigDict, generator: VideoGenerator,
+                             out_dir: str) -> dict[str, dict[str, Any]]:
+  """Probe scores of videos generated for eval prompts and of the real eval videos, against their truth."""
+  data = config.dit.data
+  source = world.make_source(data, data.eval_split, config.seed)
+  records = [source[i] for i in range(config.num_eval_videos)]
+  prompts = [r['caption'] for r in records]
+  generated = sample.sample_to_files(generator, prompts, Settings(seed=config.seed), out_dir, batch_size=16)
+  return {
+      f'generated ({len(prompts)} {data.eval_split} prompts)': probe.score_videos(generated, records=records),
+      f'real {data.eval_split} videos': probe.score_videos([r['frames'] for r in records], records=records),
+  }
+
+
+def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[str, Any]]:
+  """Runs (or resumes) every stage in `workdir`; returns the table's rows."""
   start = time.time()
   os.makedirs(workdir, exist_ok=True)
   config_lib.save_config(config, workdir)
+  vae_dir, dit_dir = os.path.join(workdir, 'vae'), os.path.join(workdir, 'dit')
 
-  tokenizer = pipeline.make_tokenizer(config, workdir)
-  print(f'[1/3] tokenizer: {tokenizer.vocab_size} pieces, saved to {os.path.join(workdir, "tokenizer.model")}')
+  t = _stage(1, f'VAE: {config.vae.train.num_steps} steps on world videos')
+  trainers.train_and_evaluate(config.vae, vae_dir)
+  print(f'  done in {time.time() - t:.0f}s')
 
-  batch = pipeline.batches(pipeline.make_dataset(config, tokenizer=tokenizer), 1)[0]
-  paths = write_batch(batch, os.path.join(workdir, 'world_batch'), config.data.fps)
-  print(f'[2/3] pipeline batch: video {batch["video"].shape} in [-1, 1], text_ids {batch["text_ids"].shape}; '
-        f'wrote {len(paths)} files (contact sheet: {paths[-1]})')
+  t = _stage(2, f'caching VAE latents of {config.num_latent_videos} training videos')
+  pattern = cache_latents(config.dit, vae_dir, os.path.join(workdir, 'latents'), config.num_latent_videos)
+  print(f'  done in {time.time() - t:.0f}s')
 
-  rows = {f'real world videos ({config.data.eval_split})':
-          probe_real_videos(config, config.data.eval_split, config.probe_videos)}
-  print(f'[3/3] probe on {config.probe_videos} {config.data.eval_split} videos against their ground truth:\n')
-  print(report.markdown_table(rows, TABLE_COLUMNS, row_header='videos'))
-  print(f'\nDone in {time.time() - start:.0f}s. Outputs in {workdir}.')
+  t = _stage(3, f'text-to-video DiT: {config.dit.train.num_steps} steps on the cached latents')
+  trainers.train_and_evaluate(dit_config(config, vae_dir, pattern), dit_dir)
+  print(f'  done in {time.time() - t:.0f}s')
+
+  t = _stage(4, f'sampling {config.num_eval_videos} videos for {config.dit.data.eval_split} prompts')
+  generator = VideoGenerator.from_workdir(dit_dir)
+  rows = score_generated_and_real(config, generator, os.path.join(workdir, 'samples'))
+  print(f'  done in {time.time() - t:.0f}s')
+
+  _stage(5, 'probe scores against the prompts\' ground truth')
+  table = report.markdown_table(rows, TABLE_COLUMNS, row_header='videos')
+  s = generator.resolve(Settings(seed=config.seed))
+  how = (f'{config.num_eval_videos} {config.dit.data.eval_split} prompts, seed {s.seed}, {s.sampler} sampler, '
+         f'{s.steps} steps, guidance {s.cfg_scale}; accuracies of the probe against each prompt\'s ground truth.')
+  print(table + '\n\n' + how)
+  with open(os.path.join(workdir, 'report.md'), 'w') as f:
+    f.write(f'# Quickstart\n\n{table}\n\n{how}\n\nSamples: samples/contact_sheet.png\n')
+  print(f'\nDone in {(time.time() - start) / 60:.1f} min. Samples in {os.path.join(workdir, "samples")}; '
+        f'sample more with: python -m vidgen.sample --workdir {dit_dir} --prompt "a large red circle moves '
+        f'slowly to the right on a navy background"')
   return rows
 
 

@@ -15,6 +15,7 @@ import json
 import os
 from typing import Sequence
 
+import numpy as np
 import tqdm
 from absl import app, flags
 
@@ -39,8 +40,12 @@ def read_prompts(prompts: Sequence[str], prompts_file: str | None) -> list[str]:
 
 
 def sample_to_files(generator: VideoGenerator, prompts: Sequence[str], settings: Settings, out_dir: str,
-                    batch_size: int = 8, show_progress: bool = True) -> list[str]:
-  """Samples every prompt (in batches) and writes the videos, settings.json and a contact sheet."""
+                    batch_size: int = 8, show_progress: bool = True) -> list[np.ndarray]:
+  """Samples every prompt (in batches), writes NN.mp4/NN.gif, settings.json and a contact sheet.
+
+  Returns:
+    The videos, uint8 [T, H, W, 3] each, in prompt order.
+  """
   settings = generator.resolve(settings)
   os.makedirs(out_dir, exist_ok=True)
   videos = []
@@ -60,7 +65,7 @@ def sample_to_files(generator: VideoGenerator, prompts: Sequence[str], settings:
     json.dump({'workdir': os.path.abspath(generator.workdir), 'prompts': list(prompts),
                **dataclasses.asdict(settings), 'fps': generator.config.data.fps,
                'files': [os.path.basename(p) for p in paths]}, f, indent=2)
-  return paths
+  return videos
 
 
 def main(argv):
@@ -74,7 +79,7 @@ def main(argv):
                       cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed,
                       negative_prompt=FLAGS.negative_prompt)
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'samples')
-  paths = sample_to_files(generator, prompts, settings, out, FLAGS.batch_size)
+  sample_to_files(generator, prompts, settings, out, FLAGS.batch_size)
   print(f'Wrote {len(prompts)} videos (mp4 + gif), settings.json and contact_sheet.png to {out}')
 
 

@@ -65,6 +65,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from vidgen import config_lib
 from vidgen.models import layers
 
 Array = jax.Array
@@ -137,14 +138,7 @@ class DiTConfig:
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict | dict[str, Any]) -> 'DiTConfig':
     """Builds from a ConfigDict with any subset of the fields; an unknown key is an error."""
-    values = dict(config.items()) if hasattr(config, 'items') else dict(config)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-      raise ValueError(f'Unknown dit config keys {unknown}; DiTConfig has {sorted(fields)}.')
-    if 'patch' in values:
-      values['patch'] = tuple(values['patch'])
-    return cls(**values)
+    return config_lib.dataclass_from_config(cls, config, 'dit')
 
   @property
   def dims(self) -> tuple[int, int, int]:

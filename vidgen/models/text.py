@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from vidgen import config_lib
+
 from vidgen.models import layers
 
 Array = jax.Array
@@ -50,12 +52,7 @@ class TextEncoderConfig:
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict | dict[str, Any]) -> 'TextEncoderConfig':
     """Builds from a ConfigDict with any subset of the fields; an unknown key is an error."""
-    values = dict(config.items()) if hasattr(config, 'items') else dict(config)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-      raise ValueError(f'Unknown text encoder config keys {unknown}; TextEncoderConfig has {sorted(fields)}.')
-    return cls(**values)
+    return config_lib.dataclass_from_config(cls, config, 'text encoder')
 
 
 def mask_after_drop(mask: Array, drop: Array | None) -> Array:

@@ -99,14 +99,14 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
                                      async_save=train.async_checkpoints)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(abstract, data_iter)
-    logging.info('Resumed from %s at step %d.', ckpt.directory, int(state.step))
+    print(f'Resumed from {ckpt.directory} at step {int(state.step)}.', flush=True)
   else:
     state = jax.jit(trainer.init_state)(init_rng, first_batch)
     if hasattr(trainer, 'prepare_state'):  # e.g. statistics of the data the state must carry
       state = trainer.prepare_state(state)
   start = int(state.step)
-  logging.info('%s: %s parameters; steps %d → %d.', type(trainer).__name__, f'{param_count(state.params):,}',
-               start, train.num_steps)
+  print(f'{type(trainer).__name__}: {param_count(state.params):,} parameters; steps {start} → {train.num_steps}; '
+        f'workdir {workdir}', flush=True)
 
   train_step = jax.jit(trainer.train_step, donate_argnums=(0,))
   writer = metrics_lib.MetricWriter(workdir)
