@@ -7,6 +7,7 @@ pipeline's iterator state, so a resumed run sees exactly the batches it would ha
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import grain
@@ -23,7 +24,8 @@ class Checkpointer:
   """Saves and restores (state, data iterator) under `directory`, keeping the last `keep`."""
 
   def __init__(self, directory: str, keep: int = 3, async_save: bool = True, create: bool = True):
-    self.directory = epath.Path(directory)
+    # Orbax needs absolute paths; a relative workdir (runs/x) is relative to where we started.
+    self.directory = epath.Path(directory if '://' in str(directory) else os.path.abspath(directory))
     if not create and not self.directory.exists():
       raise CheckpointError(f'No checkpoints at {self.directory}: the directory does not exist.')
     self.manager = ocp.CheckpointManager(
