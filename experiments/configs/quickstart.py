@@ -6,6 +6,8 @@ Stages (each resumes if interrupted): VAE (vae/), cached latents of `num_latent_
 training videos (latents/), DiT on them (dit/), then videos sampled for `num_eval_videos`
 eval prompts, scored by the probe beside real eval videos (samples/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
+Measured on a 2-core CPU: 14.5 min end to end; VAE eval PSNR 16.4 dB; generated videos:
+background right for 62% of eval prompts, colour/shape/direction 0% (the VAE loses objects).
 """
 
 import ml_collections
@@ -21,19 +23,19 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   for c in (vae, dit):
     c.data.world.update(min_objects=1, max_objects=1, gravity_prob=0.0, occluder_prob=0.0, pan_prob=0.0)
     c.data.world.caption_style = 'descriptive'
-  if arg != 'tiny':  # sized for a 2-core CPU: about 25 minutes in all
+  if arg != 'tiny':  # sized for a 2-core CPU: about 15 minutes in all
     vae.vae.latent_channels = 12
-    vae.train.update(num_steps=600, eval_every=600, checkpoint_every=200)
+    vae.train.update(num_steps=400, eval_every=400, checkpoint_every=200)
     vae.eval.num_videos = 32
-    dit.data.batch_size = 32
-    dit.dit.update(depth=4, width=192, heads=4)
+    dit.data.batch_size = 16
+    dit.dit.update(depth=4, width=128, heads=4)
     dit.text.update(width=128, depth=2)
     dit.optim.update(lr=1e-3, warmup_steps=100)
-    dit.train.update(num_steps=1500, eval_every=500, checkpoint_every=250)
+    dit.train.update(num_steps=1200, eval_every=600, checkpoint_every=300)
     dit.sample.update(steps=25, cfg_scale=3.0)
   config.vae = vae
   config.dit = dit
-  config.num_latent_videos = 4000  # training videos encoded once; the DiT trains on their latents
+  config.num_latent_videos = 2000  # training videos encoded once; the DiT trains on their latents
   config.num_eval_videos = 64      # eval prompts sampled and probed (and as many real videos)
   if arg == 'tiny':
     config.num_latent_videos = 8
