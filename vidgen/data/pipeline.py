@@ -14,6 +14,7 @@ with each checkpoint) resumes it exactly.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, Iterable
@@ -214,11 +215,19 @@ def make_tokenizer(config: ml_collections.ConfigDict, workdir: str | None) -> To
       tok, lambda: source_captions(config, tok.train_examples), workdir)
 
 
-def batches(dataset: grain.IterDataset, count: int) -> list[dict[str, Any]]:
-  """The first `count` batches of a fresh iterator (for notebooks and demos)."""
-  it = iter(dataset)
-  return [next(it) for _ in range(count)]
+def make_eval_dataset(config: ml_collections.ConfigDict, split: str | None = None, *,
+                      tokenizer: Tokenizer | None = None, **data_overrides: Any) -> grain.IterDataset:
+  """One pass over `split` (default `data.eval_split`) in order, clips from each video's start.
+
+  The same batches every time and on every host (evaluation is not sharded); `data_overrides`
+  change fields of `config.data` (e.g. num_frames=1 to evaluate images).
+  """
+  config = copy.deepcopy(config)
+  config.unlock()
+  config.data.update(dict(num_workers=0, clip_start='start', crop='center', **data_overrides))
+  return make_dataset(config, split or config.data.eval_split, tokenizer=tokenizer, shuffle=False,
+                      num_epochs=1, process_index=0, process_count=1)
 
 
-__all__ = ['ClipSpec', 'MakeClip', 'make_dataset', 'make_tokenizer', 'clip_frame_indices',
-           'resize_and_crop', 'batches', 'source_captions']
+__all__ = ['ClipSpec', 'MakeClip', 'make_dataset', 'make_eval_dataset', 'make_tokenizer', 'clip_frame_indices',
+           'resize_and_crop', 'source_captions']

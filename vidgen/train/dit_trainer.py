@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any, Mapping
 
@@ -131,11 +130,7 @@ class DiTTrainer:
 
   def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
     """Loss of the EMA weights on `eval.num_batches` eval batches, with fixed noise and timesteps."""
-    config = copy.deepcopy(self.config)
-    config.unlock()
-    config.data.num_workers = 0
-    dataset = pipeline.make_dataset(config, config.data.eval_split, tokenizer=self.tokenizer, shuffle=False,
-                                    num_epochs=1, process_index=0, process_count=1)
+    dataset = pipeline.make_eval_dataset(self.config, tokenizer=self.tokenizer)
     loss = jax.jit(lambda p, s, b, r: self.loss_fn(p, s, b, r, drop_prob=0.0))
     losses = []
     for i, batch in enumerate(dataset):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any, Mapping
 
@@ -120,17 +119,6 @@ class VAETrainer:
     return evaluate_reconstruction(self.model, state.ema_params, self.config, workdir, step)
 
 
-def _eval_dataset(config: ml_collections.ConfigDict, num_frames: int) -> grain.IterDataset:
-  config = copy.deepcopy(config)
-  config.unlock()
-  config.data.num_frames = num_frames
-  config.data.batch_size = config.eval.batch_size
-  config.data.num_workers = 0
-  config.data.clip_start = 'start'
-  return pipeline.make_dataset(config, config.data.eval_split, shuffle=False, num_epochs=1,
-                               process_index=0, process_count=1)
-
-
 def evaluate_reconstruction(model: vae_lib.VAE, params: Any, config: ml_collections.ConfigDict,
                             workdir: str | None, step: int) -> dict[str, float]:
   """Reconstructs `eval.num_videos` eval videos and as many 1-frame images; writes a side-by-side PNG + mp4."""
@@ -139,7 +127,7 @@ def evaluate_reconstruction(model: vae_lib.VAE, params: Any, config: ml_collecti
   video_frames = config.eval.get('num_frames') or config.data.num_frames
   for kind, frames in (('video', video_frames), ('image', 1)):
     psnrs, ssims, shown = [], [], None
-    for batch in _eval_dataset(config, frames):
+    for batch in pipeline.make_eval_dataset(config, num_frames=frames, batch_size=config.eval.batch_size):
       rec = reconstruct(params, batch['video'])
       psnrs.append(np.asarray(image_metrics.psnr(rec, batch['video'])))
       ssims.append(np.asarray(image_metrics.ssim(rec, batch['video'])))
