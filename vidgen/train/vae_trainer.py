@@ -141,7 +141,6 @@ def evaluate_reconstruction(model: vae_lib.VAE, params: Any, config: ml_collecti
   return results
 
 
-
 def _write_side_by_side(workdir: str, step: int, real: np.ndarray, rec: np.ndarray, *, fps: float,
                         count: int = 4) -> None:
   out = epath.Path(workdir) / 'eval'
