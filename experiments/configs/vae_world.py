@@ -4,8 +4,8 @@ Run:  python -m vidgen.train --config experiments/configs/vae_world.py --workdir
 Smoke: python -m vidgen.train --config experiments/configs/vae_world.py:tiny --workdir /tmp/vae_tiny
 Total compression 17·32·32·3 / (5·8·8·6) = 27.2. Sized for a 2-core CPU: trains on 9-frame
 clips (the causal VAE then encodes any 1 + 4k frames) and evaluates on 17-frame videos.
-Expected: not yet measured to the end (about 15 min on a 2-core CPU); its 12-channel variant in
-the quickstart reaches eval PSNR 16.4 dB after 400 steps, far from the ≥ 32 dB target.
+Measured on a 2-core CPU: 14 min 53 s; eval PSNR 15.4 dB on 17-frame videos and 15.9 dB on
+images (SSIM 0.29 / 0.34) at step 800, far from the ≥ 32 dB target (objects are mostly lost).
 """
 
 import ml_collections
