@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Mapping
 
@@ -64,28 +65,25 @@ class DiTTrainer:
     self.num_tokens = self.model.dit.num_tokens(*self.latent_shape[:3])
     self.objective = objectives.make_objective(config.diffusion)
     self.optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
-    self._encode = jax.jit(self._posterior)
+    self._posterior = jax.jit(self._latent_posterior)  # on the host, outside the train step
+    self._eval_loss = jax.jit(functools.partial(self.loss_fn, drop_prob=0.0))
 
   def dataset(self, split: str | None = None, **kwargs) -> grain.IterDataset:
     return pipeline.make_dataset(self.config, split, tokenizer=self.tokenizer, **kwargs)
-
-  def _posterior(self, vae_params, video):
-    return self.vae.apply({'params': vae_params}, video, method=vae_lib.VAE.encode)
 
   def _latent_posterior(self, batch: Mapping[str, Any]) -> tuple[jax.Array, jax.Array]:
     """(mean, logvar) of the batch's latents: cached, or encoded by the frozen VAE."""
     if pipeline.LATENT_MEAN in batch:
       return batch[pipeline.LATENT_MEAN], batch[pipeline.LATENT_LOGVAR]
-    return jax.lax.stop_gradient(self._posterior(self.vae_params, batch[pipeline.VIDEO]))
+    return jax.lax.stop_gradient(self.vae.apply({'params': self.vae_params}, batch[pipeline.VIDEO],
+                                                method=vae_lib.VAE.encode))
 
   def latent_stats(self) -> dict[str, np.ndarray]:
     """Per-channel mean and 1/std of VAE latent means over a few training batches."""
     it = iter(self.dataset(shuffle=False, num_epochs=None))
     means = []
     for _ in range(LATENT_STATS_BATCHES):
-      batch = next(it)
-      mean = batch[pipeline.LATENT_MEAN] if pipeline.LATENT_MEAN in batch else self._encode(
-          self.vae_params, batch[pipeline.VIDEO])[0]
+      mean = self._posterior(model_inputs(next(it)))[0]
       means.append(np.asarray(mean).reshape(-1, mean.shape[-1]))
     values = np.concatenate(means)
     return {'shift': values.mean(0).astype(np.float32), 'scale': (1.0 / (values.std(0) + 1e-6)).astype(np.float32)}
@@ -131,12 +129,11 @@ class DiTTrainer:
   def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
     """Loss of the EMA weights on `eval.num_batches` eval batches, with fixed noise and timesteps."""
     dataset = pipeline.make_eval_dataset(self.config, tokenizer=self.tokenizer)
-    loss = jax.jit(lambda p, s, b, r: self.loss_fn(p, s, b, r, drop_prob=0.0))
     losses = []
     for i, batch in enumerate(dataset):
       if i == self.config.eval.num_batches:
         break
-      losses.append(float(loss(state.ema_params, state, model_inputs(batch), jax.random.key(i))))
+      losses.append(float(self._eval_loss(state.ema_params, state, model_inputs(batch), jax.random.key(i))))
     return {'loss': float(np.mean(losses))}
 
 

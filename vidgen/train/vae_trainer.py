@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import flax.linen as nn
 import grain
@@ -39,6 +39,7 @@ class VAETrainer:
     data = config.data
     vae_lib.check_video_shape(data.num_frames, data.height, data.width, self.vae_config.compression)
     self.model = vae_lib.VAE(self.vae_config)
+    self._reconstruct = jax.jit(lambda p, v: self.model.apply({'params': p}, v, method=vae_lib.VAE.reconstruct))
     self.optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
     loss = config.loss
     self.use_gan = loss.gan_weight > 0
@@ -116,13 +117,15 @@ class VAETrainer:
 
   def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
     """PSNR/SSIM of EMA reconstructions on the eval split, for videos and for single images."""
-    return evaluate_reconstruction(self.model, state.ema_params, self.config, workdir, step)
+    return evaluate_reconstruction(self._reconstruct, state.ema_params, self.config, workdir, step)
 
 
-def evaluate_reconstruction(model: vae_lib.VAE, params: Any, config: ml_collections.ConfigDict,
-                            workdir: str | None, step: int) -> dict[str, float]:
-  """Reconstructs `eval.num_videos` eval videos and as many 1-frame images; writes a side-by-side PNG + mp4."""
-  reconstruct = jax.jit(lambda p, v: model.apply({'params': p}, v, method=vae_lib.VAE.reconstruct))
+def evaluate_reconstruction(reconstruct: Callable[[Any, jax.Array], jax.Array], params: Any,
+                            config: ml_collections.ConfigDict, workdir: str | None, step: int) -> dict[str, float]:
+  """Reconstructs `eval.num_videos` eval videos and as many 1-frame images; writes a side-by-side PNG + mp4.
+
+  `reconstruct(params, video)` is the VAE's jitted encode-mean-decode, built once per trainer.
+  """
   results = {}
   video_frames = config.eval.get('num_frames') or config.data.num_frames
   for kind, frames in (('video', video_frames), ('image', 1)):
