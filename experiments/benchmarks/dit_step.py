@@ -4,7 +4,7 @@
 
 MFU is measured against a matmul peak the script measures on the same machine (the best
 float32 GFLOP/s of square matmuls), so it says how much of what this CPU can do the DiT step
-uses. Model FLOPs are analytic (`vidgen.models.dit.flops_per_step`: 3 × forward matmul FLOPs,
+uses. Model FLOPs are analytic (`vidgen.models.flops.flops_per_step`: 3 × forward matmul FLOPs,
 attention included). Then a profile: the same step's parts timed alone (attention, MLP,
 norms + modulation, the optimizer update), each forward + backward, × depth.
 """
@@ -25,6 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 from vidgen.models import dit as dit_lib  # noqa: E402
+from vidgen.models import flops as flops_lib  # noqa: E402
 from vidgen.models import layers  # noqa: E402
 
 TEXT_LEN = 16
@@ -121,7 +122,7 @@ def main() -> None:
       run = lambda: step(params, opt_state, x, inputs['t'], inputs['text'], inputs['text_mask'])
       seconds = best_time(lambda: run(), repeats=args.repeats)
       n = config.num_tokens(t_, h, w)
-      flops = dit_lib.flops_per_step(config, args.batch, t_, h, w, TEXT_LEN)
+      flops = flops_lib.flops_per_step(config, args.batch, t_, h, w, TEXT_LEN)
       print(f'| {size}/2 ({dit_lib.count_params(params) / 1e6:.0f}M) | {n} | {args.batch} | {seconds:.3f} | '
             f'{args.batch * n / seconds:.0f} | {flops / 1e9:.1f} | {flops / seconds / 1e9:.1f} | '
             f'{flops / seconds / peak:.0%} |', flush=True)

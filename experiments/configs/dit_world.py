@@ -10,6 +10,7 @@ Then:  python -m vidgen.sample --workdir runs/dit_world --prompt "a large red ci
 import ml_collections
 
 from experiments.configs import common
+from vidgen.parallel import mesh
 from vidgen.train import optimizer
 
 
@@ -36,6 +37,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.caption_dropout = 0.1  # captions replaced by the learned null text, for guidance
   config.optim = optimizer.optim_config(lr=5e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999)
   config.train = common.train_config(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=500)
+  config.parallel = mesh.parallel_config()  # data parallel over every device; see vidgen/parallel
   config.eval = ml_collections.ConfigDict(dict(num_batches=4))
   config.sample = ml_collections.ConfigDict(dict(steps=30, cfg_scale=4.0, sampler='euler'))
   if arg == 'tiny':

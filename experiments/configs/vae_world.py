@@ -11,6 +11,7 @@ images (SSIM 0.29 / 0.34) at step 800, far from the ≥ 32 dB target (objects ar
 import ml_collections
 
 from experiments.configs import common
+from vidgen.parallel import mesh
 from vidgen.train import optimizer
 
 
@@ -41,6 +42,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   ))
   config.optim = optimizer.optim_config(lr=2e-3, warmup_steps=100)
   config.train = common.train_config(num_steps=800, log_every=50, eval_every=400, checkpoint_every=200)
+  config.parallel = mesh.parallel_config()  # data parallel over every device; see vidgen/parallel
   config.eval = ml_collections.ConfigDict(dict(
       num_videos=64, batch_size=16,
       num_frames=17,  # frames of the eval videos; 0: data.num_frames

@@ -12,6 +12,7 @@ import pytest
 
 from vidgen.diffusion import objectives
 from vidgen.models import dit
+from vidgen.models import flops
 from vidgen.models import layers
 
 TEXT_WIDTH = 16
@@ -241,9 +242,9 @@ def test_flops_match_xla_cost_analysis(conditioning, attention):
   params = jax.eval_shape(lambda: nn.unbox(model.init(jax.random.key(0), **inputs)['params']))
   cost = jax.jit(lambda p, i: model.apply({'params': p}, **i)).lower(params, inputs).cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  ours = dit.forward_flops(config, 2, 3, 8, 8, 8)
+  ours = flops.forward_flops(config, 2, 3, 8, 8, 8)
   assert 0.9 < ours / cost['flops'] < 1.02  # XLA also counts elementwise work
-  assert dit.flops_per_step(config, 2, 3, 8, 8, 8) == 3 * ours
+  assert flops.flops_per_step(config, 2, 3, 8, 8, 8) == 3 * ours
 
 
 def test_tiny_dit_overfits_a_fixed_batch():

@@ -26,11 +26,13 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
 # Logical axis names of activations (mapped to mesh axes by config rules, never here).
 BATCH, LENGTH, EMBED = 'activation_batch', 'activation_length', 'activation_embed'
+KV_LENGTH = 'activation_kv_length'  # keys/values' tokens (gathered under sequence parallelism)
 HEADS, KV, MLP = 'activation_heads', 'activation_kv', 'activation_mlp'
 
 _NEG_INF = -1e30  # masked logits: finite, so a row with no valid key gives a uniform softmax, not NaN
@@ -210,6 +212,34 @@ def attend(q: Array, k: Array, v: Array, mask: Array | None = None) -> Array:
   return jnp.einsum('bhqk,bkhd->bqhd', weights, v)
 
 
+class HeadsDense(nn.Module):
+  """`nn.DenseGeneral` over the last `contract` dims to `features` (same parameters, same init),
+  with logical axes on the kernel's real shape: flax's DenseGeneral boxes the flattened kernel,
+  which a mesh in context rejects. Used for the attention projections into and out of heads."""
+  features: tuple[int, ...]
+  contract: int
+  axes: tuple[str | None, ...]
+  dtype: Any = jnp.float32
+  zero_init: bool = False
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    in_shape = x.shape[-self.contract:]
+    shape = in_shape + tuple(self.features)
+
+    def flat_init(rng, shape, dtype=jnp.float32):  # initialise as the [in, out] matrix, as flax does
+      base = nn.initializers.zeros_init() if self.zero_init else nn.initializers.xavier_uniform()
+      flat = (int(np.prod(shape[:self.contract])), int(np.prod(shape[self.contract:])))
+      return base(rng, flat, dtype).reshape(shape)
+
+    kernel = self.param('kernel', nn.with_logical_partitioning(flat_init, self.axes), shape, jnp.float32)
+    bias = self.param('bias', zeros_init(self.axes[self.contract:]), tuple(self.features), jnp.float32)
+    contract = tuple(range(x.ndim - self.contract, x.ndim))
+    y = jax.lax.dot_general(x.astype(self.dtype), kernel.astype(self.dtype),
+                            ((contract, tuple(range(self.contract))), ((), ())))
+    return y + bias.astype(self.dtype)
+
+
 class Attention(nn.Module):
   """Multi-head attention with QK-RMSNorm: x [B, N, D] (queries), context [B, M, Dc] (keys/values).
 
@@ -231,22 +261,20 @@ class Attention(nn.Module):
     kv_in = x if context is None else context
     heads_shape = (self.num_heads, self.head_dim)
 
-    def project(name, inp):
-      y = nn.DenseGeneral(heads_shape, dtype=self.dtype, param_dtype=jnp.float32,
-                          kernel_init=dense_init(('embed', 'heads', 'kv')),
-                          bias_init=zeros_init(('heads', 'kv')), name=name)(inp)
-      return constrain(y, (BATCH, LENGTH, HEADS, KV))
+    def project(name, inp, length):
+      y = HeadsDense(heads_shape, 1, ('embed', 'heads', 'kv'), self.dtype, name=name)(inp)
+      return constrain(y, (BATCH, length, HEADS, KV))
 
-    q, k, v = project('query', x), project('key', kv_in), project('value', kv_in)
+    q = project('query', x, LENGTH)
+    k, v = project('key', kv_in, KV_LENGTH), project('value', kv_in, KV_LENGTH)
     if self.qk_norm:
       q = RMSNorm(dtype=self.dtype, axis_name='kv', name='query_norm')(q)
       k = RMSNorm(dtype=self.dtype, axis_name='kv', name='key_norm')(k)
     if rope is not None:
       q, k = apply_rope(q, *rope), apply_rope(k, *rope)
     y = attend(q, k, v, mask)
-    out_init = zeros_init(('heads', 'kv', 'embed')) if self.zero_init_out else dense_init(('heads', 'kv', 'embed'))
-    y = nn.DenseGeneral(x.shape[-1], axis=(-2, -1), dtype=self.dtype, param_dtype=jnp.float32,
-                        kernel_init=out_init, bias_init=zeros_init(('embed',)), name='out')(y)
+    y = HeadsDense((x.shape[-1],), 2, ('heads', 'kv', 'embed'), self.dtype, zero_init=self.zero_init_out,
+                   name='out')(y)
     return constrain(y, (BATCH, LENGTH, EMBED))
 
 

@@ -19,6 +19,7 @@ from vidgen.data import pipeline
 from vidgen.data.tokenizer import Tokenizer
 from vidgen.diffusion import objectives
 from vidgen.models import dit as dit_lib
+from vidgen.models import flops
 from vidgen.models import vae as vae_lib
 from vidgen.models.text import TextEncoderConfig
 from vidgen.models.text_to_video import TextToVideo
@@ -54,13 +55,19 @@ def vae_from_config(config: ml_collections.ConfigDict) -> tuple[vae_lib.VAE, Any
 class DiTTrainer:
   """The DiT's part of the shared loop (see vidgen/train/loop.py)."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str | None):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str | None, *,
+               vae: vae_lib.VAE | None = None, vocab_size: int | None = None):
+    """`vae` and `vocab_size` stand in for a trained VAE and tokenizer when only the step's
+    shapes matter (ahead-of-time compilation on cached latents); otherwise both are loaded."""
     self.config = config
     data = config.data
-    self.vae, self.vae_params = vae_from_config(config)
+    if vae is None:
+      self.vae, self.vae_params = vae_from_config(config)
+    else:
+      self.vae, self.vae_params = vae, None
     self.latent_shape = self.vae.config.latent_shape(data.num_frames, data.height, data.width)
-    self.tokenizer: Tokenizer = pipeline.make_tokenizer(config, workdir)
-    self.model = build_model(config, self.tokenizer.vocab_size, self.vae.config.latent_channels)
+    self.tokenizer: Tokenizer | None = None if vocab_size else pipeline.make_tokenizer(config, workdir)
+    self.model = build_model(config, vocab_size or self.tokenizer.vocab_size, self.vae.config.latent_channels)
     self.model.dit.check_latent_shape(*self.latent_shape[:3])
     self.num_tokens = self.model.dit.num_tokens(*self.latent_shape[:3])
     self.objective = objectives.make_objective(config.diffusion)
@@ -78,9 +85,20 @@ class DiTTrainer:
     return jax.lax.stop_gradient(self.vae.apply({'params': self.vae_params}, batch[pipeline.VIDEO],
                                                 method=vae_lib.VAE.encode))
 
+  def sharded_dims(self) -> dict[str, int]:
+    return {'heads': self.model.dit.num_heads, 'tokens': self.num_tokens}
+
+  def flops_per_step(self) -> float:
+    """Analytic training FLOPs of one global batch (the DiT; the small text encoder is left out)."""
+    return flops.flops_per_step(self.model.dit, self.config.data.batch_size, *self.latent_shape[:3],
+                                self.config.data.tokenizer.max_length)
+
   def latent_stats(self) -> dict[str, np.ndarray]:
-    """Per-channel mean and 1/std of VAE latent means over a few training batches."""
-    it = iter(self.dataset(shuffle=False, num_epochs=None))
+    """Per-channel mean and 1/std of VAE latent means over a few training batches.
+
+    Every process reads the same batches (not its shard), so all agree on the statistics.
+    """
+    it = iter(self.dataset(shuffle=False, num_epochs=None, process_index=0, process_count=1))
     means = []
     for _ in range(LATENT_STATS_BATCHES):
       mean = self._posterior(model_inputs(next(it)))[0]
@@ -139,10 +157,11 @@ class DiTTrainer:
 
 def new_state(model: TextToVideo, optimizer: optax.GradientTransformation, rng: jax.Array,
               text_length: int) -> TrainState:
-  """A fresh train state; its latent normalisation is the identity until `prepare_state`."""
+  """A fresh train state (parameters boxed with logical axes); latent normalisation is the identity
+  until `prepare_state`."""
   inputs = dit_lib.example_inputs(model.dit, text_len=text_length)
   ids = jnp.zeros((1, text_length), jnp.int32)
-  params = nn.unbox(model.init(rng, inputs['x'], inputs['t'], ids, jnp.ones((1, text_length), bool)))['params']
+  params = model.init(rng, inputs['x'], inputs['t'], ids, jnp.ones((1, text_length), bool))['params']
   channels = model.dit.latent_channels
   extra = {'latent_shift': jnp.zeros((channels,)), 'latent_scale': jnp.ones((channels,))}
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),
@@ -163,8 +182,8 @@ def load_dit(workdir: str) -> tuple[TextToVideo, Any, dict[str, Any], ml_collect
   latent_channels = config_lib.read_saved_config(config.vae_workdir).vae.latent_channels
   model = build_model(config, tokenizer.vocab_size, latent_channels)
   optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
-  abstract = jax.eval_shape(lambda rng: new_state(model, optimizer, rng, config.data.tokenizer.max_length),
-                            jax.random.key(0))
+  abstract = nn.unbox(jax.eval_shape(lambda rng: new_state(model, optimizer, rng, config.data.tokenizer.max_length),
+                                     jax.random.key(0)))
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), create=False)
   try:
     state = ckpt.restore(abstract)

@@ -20,6 +20,10 @@ from absl import logging
 from etils import epath
 
 from vidgen import config_lib
+from vidgen.parallel import mesh as mesh_lib
+from vidgen.parallel import partition as partition_lib
+from vidgen.parallel import rules as rules_lib
+from vidgen.parallel import sharding as sharding_lib
 from vidgen.train import checkpoint as checkpoint_lib
 from vidgen.train import metrics as metrics_lib
 from vidgen.train.state import TrainState, param_count
@@ -34,7 +38,7 @@ class Trainer(Protocol):
     """The training input pipeline."""
 
   def init_state(self, rng: jax.Array, batch: Mapping[str, Any]) -> TrainState:
-    """A fresh state (pure: jitted and eval_shape'd by the loop)."""
+    """A fresh state, parameters boxed with logical axes (pure: jitted sharded by the loop)."""
 
   def train_step(self, state: TrainState, batch: Mapping[str, Any],
                  rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -43,7 +47,10 @@ class Trainer(Protocol):
   def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
     """Host-side evaluation; may write files into the workdir."""
 
-  # Optional: prepare_state(state) -> state, called once on a fresh (not restored) state.
+  # Optional:
+  #   prepare_state(state) -> state: called once on a fresh (not restored) state.
+  #   sharded_dims() -> {'heads': int, 'tokens': int}: checked against the mesh before compiling.
+  #   flops_per_step() -> float: analytic model FLOPs of one step, for TFLOP/s in the logs.
 
 
 def model_inputs(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -69,6 +76,30 @@ class _Preemption:
       signal.signal(signal.SIGTERM, self._previous)
 
 
+def parallel_of(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config.parallel`, or data parallelism over every device for a config without one."""
+  return config.parallel if 'parallel' in config else mesh_lib.parallel_config()
+
+
+def partition(trainer: Trainer, local_batch: Mapping[str, Any],
+              devices: Any = None) -> partition_lib.PartitionedTraining:
+  """The trainer's init and step, sharded over the mesh of `config.parallel`.
+
+  `local_batch` is this process's share of a batch; the global batch stacks every process's.
+  """
+  config = trainer.config
+  parallel = parallel_of(config)
+  mesh = mesh_lib.make_mesh(parallel, devices)
+  rules = rules_lib.logical_rules(parallel.rules, parallel.extra_rules)
+  if hasattr(trainer, 'sharded_dims'):
+    sharding_lib.check_model_dims(mesh, rules, **trainer.sharded_dims())
+  processes = jax.process_count()
+  global_batch = {k: jax.ShapeDtypeStruct((np.shape(v)[0] * processes,) + np.shape(v)[1:], np.asarray(v).dtype)
+                  for k, v in local_batch.items()}
+  return partition_lib.partition_training(trainer.init_state, trainer.train_step, mesh, rules, global_batch,
+                                          config.seed)
+
+
 def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> TrainState:
   """Trains `trainer` in `workdir`, resuming from its latest checkpoint if it has one.
 
@@ -91,38 +122,39 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
   fresh = data_iter.get_state()
   first_batch = model_inputs(next(data_iter))  # shapes for init; then rewind
   data_iter.set_state(fresh)
-  rng = jax.random.key(config.seed)
-  init_rng, step_rng = jax.random.split(rng)
-  abstract = jax.eval_shape(trainer.init_state, init_rng, first_batch)
+  training = partition(trainer, first_batch)
 
   ckpt = checkpoint_lib.Checkpointer(str(workdir_path / 'checkpoints'), keep=train.keep_checkpoints,
                                      async_save=train.async_checkpoints)
   if ckpt.latest_step() is not None:
-    state = ckpt.restore(abstract, data_iter)
+    state = ckpt.restore(training.abstract_state, data_iter)
     print(f'Resumed from {ckpt.directory} at step {int(state.step)}.', flush=True)
   else:
-    state = jax.jit(trainer.init_state)(init_rng, first_batch)
+    state = training.init()
     if hasattr(trainer, 'prepare_state'):  # e.g. statistics of the data the state must carry
-      state = trainer.prepare_state(state)
+      state = training.place(trainer.prepare_state(state))
   start = int(state.step)
   print(f'{type(trainer).__name__}: {param_count(state.params):,} parameters; steps {start} → {train.num_steps}; '
-        f'workdir {workdir}', flush=True)
+        f'mesh {mesh_lib.describe(training.mesh)}, rules {parallel_of(config).rules}; workdir {workdir}', flush=True)
 
-  train_step = jax.jit(trainer.train_step, donate_argnums=(0,))
+  flops = trainer.flops_per_step() if hasattr(trainer, 'flops_per_step') else None
   writer = metrics_lib.MetricWriter(workdir)
   progress = metrics_lib.Progress(train.num_steps, start)
   preemption = _Preemption()
   pending: list[dict[str, jax.Array]] = []
-  step = start
+  step, last_log = start, (start, time.time())
   try:
     while step < train.num_steps:
-      batch = model_inputs(next(data_iter))
-      state, step_metrics = train_step(state, batch, jax.random.fold_in(step_rng, step))
+      state, step_metrics = training.step(state, model_inputs(next(data_iter)))
       step += 1
       pending.append(step_metrics)
       if step % train.log_every == 0 or step == train.num_steps:
         means = {k: np.mean([float(m[k]) for m in pending]) for k in pending[0]}
         pending.clear()
+        steps_per_second = (step - last_log[0]) / max(time.time() - last_log[1], 1e-9)
+        last_log = (step, time.time())
+        if flops:  # analytic model FLOPs (vidgen/models/flops.py) at the measured rate
+          means['tflops_per_device'] = flops * steps_per_second / jax.device_count() / 1e12
         writer.write(step, means, prefix='train/')
         print(progress.line(step, means), flush=True)
       stopping = preemption.requested or (stop_after is not None and step - start >= stop_after)

@@ -53,7 +53,7 @@ class VAETrainer:
   def init_state(self, rng: jax.Array, batch: Mapping[str, Any]) -> TrainState:
     model_rng, sample_rng, disc_rng = jax.random.split(rng, 3)
     video = batch['video'][:1, :1]  # parameters do not depend on length; 1 frame inits fast
-    params = nn.unbox(self.model.init(model_rng, video, sample_rng)['params'])
+    params = self.model.init(model_rng, video, sample_rng)['params']  # boxed: logical axes give shardings
     extra = None
     if self.use_gan:
       disc_params = self.discriminator.init(disc_rng, video)['params']
@@ -175,7 +175,7 @@ def load_vae(workdir: str, expected: ml_collections.ConfigDict | None = None
   trainer = VAETrainer(config)
   data = config.data
   video = jax.ShapeDtypeStruct((1, data.num_frames, data.height, data.width, 3), jnp.float32)
-  abstract = jax.eval_shape(trainer.init_state, jax.random.key(0), {'video': video})
+  abstract = nn.unbox(jax.eval_shape(trainer.init_state, jax.random.key(0), {'video': video}))
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), create=False)
   try:
     state = ckpt.restore(abstract)
