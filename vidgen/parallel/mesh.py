@@ -93,4 +93,4 @@ def batch_parallelism(mesh: jax.sharding.Mesh) -> int:
 
 def describe(mesh: jax.sharding.Mesh) -> str:
   """'data=2 fsdp=4 tensor=1 sequence=1 (8 devices)'."""
-  return ' '.join(f'{a}={mesh.shape[a]}' for a in AXES) + f' ({mesh.devices.size} devices)'
+  return ' '.join(f'{a}={mesh.shape[a]}' for a in AXES) + f' ({math.prod(mesh.shape.values())} devices)'

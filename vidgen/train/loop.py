@@ -116,7 +116,8 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
   config, train = trainer.config, trainer.config.train
   workdir_path = epath.Path(workdir)
   workdir_path.mkdir(parents=True, exist_ok=True)
-  config_lib.save_config(config, workdir)
+  if jax.process_index() == 0:
+    config_lib.save_config(config, workdir)
 
   data_iter = iter(trainer.dataset())
   fresh = data_iter.get_state()
