@@ -51,6 +51,9 @@ class Checkpointer:
   def restore(self, abstract_state: Any, data_iterator: Any = None, step: int | None = None) -> Any:
     """Restores the state (shaped and sharded like `abstract_state`) and, if given, the iterator.
 
+    Leaves of `abstract_state` without a sharding are restored whole onto this process's first
+    device; give shardings (e.g. `PartitionedTraining.abstract_state`) to restore onto a mesh.
+
     Raises:
       CheckpointError: no checkpoint, a corrupt one, or one whose arrays differ from the
         model's (a different config), naming the path and the first arrays that differ.
@@ -60,7 +63,7 @@ class Checkpointer:
       raise CheckpointError(f'No checkpoint in {self.directory}: train first, or point at a workdir '
                             'that has a checkpoints/ folder with numbered steps.')
     path = self.directory / str(step)
-    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    items = {'state': ocp.args.StandardRestore(_placed(abstract_state))}
     if data_iterator is not None:
       items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
     try:
@@ -100,6 +103,18 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def _placed(abstract_state: Any) -> Any:
+  """Arrays with no sharding asked for go whole onto this process's first device (a frozen model
+  that every process of a multi-host run holds in full)."""
+  local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+  def one(x):
+    if getattr(x, 'sharding', None) is None and hasattr(x, 'shape'):
+      return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=local)
+    return x
+  return jax.tree.map(one, abstract_state)
 
 
 def _path_name(path: tuple) -> str:

@@ -76,6 +76,12 @@ class _Preemption:
       signal.signal(signal.SIGTERM, self._previous)
 
 
+def say(line: str) -> None:
+  """Prints on process 0 only: one progress line per run, not one per host."""
+  if jax.process_index() == 0:
+    print(line, flush=True)
+
+
 def parallel_of(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """`config.parallel`, or data parallelism over every device for a config without one."""
   return config.parallel if 'parallel' in config else mesh_lib.parallel_config()
@@ -85,7 +91,8 @@ def partition(trainer: Trainer, local_batch: Mapping[str, Any],
               devices: Any = None) -> partition_lib.PartitionedTraining:
   """The trainer's init and step, sharded over the mesh of `config.parallel`.
 
-  `local_batch` is this process's share of a batch; the global batch stacks every process's.
+  `local_batch` is this process's share of a batch (arrays or ShapeDtypeStructs); the global
+  batch stacks every process's. `devices` default to all; compile-only TPU devices work too.
   """
   config = trainer.config
   parallel = parallel_of(config)
@@ -94,7 +101,8 @@ def partition(trainer: Trainer, local_batch: Mapping[str, Any],
   if hasattr(trainer, 'sharded_dims'):
     sharding_lib.check_model_dims(mesh, rules, **trainer.sharded_dims())
   processes = jax.process_count()
-  global_batch = {k: jax.ShapeDtypeStruct((np.shape(v)[0] * processes,) + np.shape(v)[1:], np.asarray(v).dtype)
+  global_batch = {k: jax.ShapeDtypeStruct((np.shape(v)[0] * processes,) + np.shape(v)[1:],
+                                         v.dtype if hasattr(v, 'dtype') else np.asarray(v).dtype)
                   for k, v in local_batch.items()}
   return partition_lib.partition_training(trainer.init_state, trainer.train_step, mesh, rules, global_batch,
                                           config.seed)
@@ -129,14 +137,14 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
                                      async_save=train.async_checkpoints)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(training.abstract_state, data_iter)
-    print(f'Resumed from {ckpt.directory} at step {int(state.step)}.', flush=True)
+    say(f'Resumed from {ckpt.directory} at step {int(state.step)}.')
   else:
     state = training.init()
     if hasattr(trainer, 'prepare_state'):  # e.g. statistics of the data the state must carry
       state = training.place(trainer.prepare_state(state))
   start = int(state.step)
-  print(f'{type(trainer).__name__}: {param_count(state.params):,} parameters; steps {start} → {train.num_steps}; '
-        f'mesh {mesh_lib.describe(training.mesh)}, rules {parallel_of(config).rules}; workdir {workdir}', flush=True)
+  say(f'{type(trainer).__name__}: {param_count(state.params):,} parameters; steps {start} → {train.num_steps}; '
+        f'mesh {mesh_lib.describe(training.mesh)}, rules {parallel_of(config).rules}; workdir {workdir}')
 
   flops = trainer.flops_per_step() if hasattr(trainer, 'flops_per_step') else None
   writer = metrics_lib.MetricWriter(workdir)
@@ -157,7 +165,7 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
         if flops:  # analytic model FLOPs (vidgen/models/flops.py) at the measured rate
           means['tflops_per_device'] = flops * steps_per_second / jax.device_count() / 1e12
         writer.write(step, means, prefix='train/')
-        print(progress.line(step, means), flush=True)
+        say(progress.line(step, means))
       stopping = preemption.requested or (stop_after is not None and step - start >= stop_after)
       if step % train.checkpoint_every == 0 or step == train.num_steps or stopping:
         ckpt.save(step, state, data_iter)
@@ -166,8 +174,8 @@ def run(trainer: Trainer, workdir: str, *, stop_after: int | None = None) -> Tra
         t0 = time.time()
         eval_metrics = trainer.evaluate(state, step, workdir)
         writer.write(step, eval_metrics, prefix='eval/')
-        print(f'eval at step {step} ({time.time() - t0:.0f}s): '
-              + ', '.join(f'{k} {v:.4g}' for k, v in eval_metrics.items()), flush=True)
+        say(f'eval at step {step} ({time.time() - t0:.0f}s): '
+              + ', '.join(f'{k} {v:.4g}' for k, v in eval_metrics.items()))
       if stopping:
         logging.warning('Stopped at step %d; run again with the same workdir to resume.', step)
         break
