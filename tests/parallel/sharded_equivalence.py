@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from vidgen import config_lib
 from vidgen.models import vae as vae_lib
 from vidgen.parallel import sharding as sharding_lib
+from vidgen.train import checkpoint as checkpoint_lib
 from vidgen.train import loop
 from vidgen.train.dit_trainer import DiTTrainer
 from vidgen.train.vae_trainer import VAETrainer
@@ -103,11 +105,29 @@ def compare(make_trainer, make_batch, presets) -> dict:
   return out
 
 
+def reshard_roundtrip(directory: str) -> dict:
+  """Saves a state sharded for `fsdp` (data 2 × fsdp 4) and restores it for `fsdp_tensor`
+  (fsdp 4 × tensor 2): the values survive and land on the new mesh's shardings."""
+  trainer = dit_trainer('fsdp')
+  batch = dit_batch(trainer)
+  state = loop.partition(trainer, batch).init()
+  ckpt = checkpoint_lib.Checkpointer(directory, async_save=True)
+  ckpt.save(0, state)
+  ckpt.wait()
+  target = loop.partition(dit_trainer('fsdp_tensor'), batch)
+  restored = ckpt.restore(target.abstract_state)
+  ckpt.close()
+  return dict(max_diff=max_diff(jax.device_get(state), jax.device_get(restored)),
+              planned=sharding_lib.sharding_table(target.state_shardings),
+              actual=sharding_lib.sharding_table(jax.tree.map(lambda x: x.sharding, restored)))
+
+
 def main() -> None:
   assert jax.device_count() == 8, f'needs 8 devices, has {jax.device_count()}'
   result = {'dit': compare(dit_trainer, dit_batch, list(MESHES)),
             'vae': compare(lambda p: VAETrainer(configure('experiments/configs/vae_world.py:tiny', p)),
-                           vae_batch, ['data_parallel'])}
+                           vae_batch, ['data_parallel']),
+            'reshard': reshard_roundtrip(tempfile.mkdtemp())}
   json.dump(result, sys.stdout)
 
 

@@ -78,3 +78,10 @@ def test_golden_shardings(results):
     golden = json.load(f)
   changed = sorted(k for k in golden.keys() | table.keys() if golden.get(k) != table.get(k))
   assert not changed, f'shardings changed for {changed[:10]}; rerun with VIDGEN_WRITE_GOLDEN=1 if intended'
+
+
+def test_checkpoint_restores_onto_another_mesh(results):
+  r = results['reshard']
+  assert r['max_diff'] == 0.0
+  assert r['actual'] == r['planned']
+  assert r['planned']['params/denoiser/blocks/mlp/fc1/dense/kernel'] == "(None, 'fsdp', 'tensor')"

@@ -8,6 +8,7 @@ published per-chip numbers. `devices()` needs `libtpu` (pip install "jax[tpu]"),
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from typing import Any
 
@@ -49,12 +50,15 @@ class Topology:
 
   def devices(self) -> list[Any]:
     """Compile-only devices of this slice (one per chip), from libtpu."""
+    # Compiling for a TPU does not use one: let several processes (tests, the compile tool) load
+    # libtpu at once instead of queueing on its lockfile.
+    os.environ.setdefault('ALLOW_MULTIPLE_LIBTPU_LOAD', '1')
     try:
       from jax.experimental import topologies
       desc = topologies.get_topology_desc(f'{self.kind}:{self.shape}', 'tpu')
     except Exception as e:  # no libtpu, or a libtpu that does not know the chip
       raise RuntimeError(f'Cannot describe {self.name} ({self.kind}:{self.shape}) without a working libtpu: '
-                         f'{type(e).__name__}: {str(e)[:300]}. Install it with pip install "jax[tpu]".') from e
+                         f'{type(e).__name__}: {str(e)[:300]}. libtpu comes with pip install -r requirements-tpu.txt.') from e
     return list(desc.devices)
 
 

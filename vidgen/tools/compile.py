@@ -166,7 +166,7 @@ def _si(value: float, unit: str) -> str:
 def format_report(r: dict[str, Any]) -> str:
   mem = r['memory_per_chip']
   lines = [f"{r['config'] or 'config'} on {r['topology']} ({r['chips']} × {r['chip']}); mesh {r['mesh']}, "
-           f"rules {r['rules']}; global batch {r['global_batch']}; {_si(r['parameters'], '')}parameters; "
+           f"rules {r['rules']}; global batch {r['global_batch']}; {_si(r['parameters'], '')} parameters; "
            f"compiled in {r['compile_seconds']:.0f}s",
            'memory per chip: ' + ', '.join(f'{k} {_si(v, "B")}' for k, v in mem.items() if k != 'hbm')
            + f" of {_si(mem['hbm'], 'B')} HBM → " + ('fits' if r['fits'] else 'DOES NOT FIT')]
