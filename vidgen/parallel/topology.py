@@ -1,8 +1,8 @@
 """Cloud TPU slices by name ('v5p-128', 'v5e-16', ...): their chips and compile-only devices.
 
 The number in a name counts TensorCores for v4 and v5p (two per chip) and chips for v5e and
-v6e, as Cloud TPU names them. Chip figures (HBM, peak dense bf16 FLOP/s) are Google's
-published per-chip numbers. `devices()` needs `libtpu` (pip install "jax[tpu]"), not a TPU.
+v6e, as Cloud TPU names them. Chip figures (HBM size and bandwidth, peak dense bf16 FLOP/s)
+are Google's published per-chip numbers. `devices()` needs `libtpu` (pip install "jax[tpu]"), not a TPU.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ class Chip:
   name: str
   hbm_bytes: int
   peak_bf16_flops: float
+  hbm_bandwidth: float    # bytes/s
   cores_per_chip: int     # TensorCores counted by the slice name per chip
   dims: int               # 3D torus (v4, v5p) or 2D (v5e, v6e)
 
 
 CHIPS = {
-    'v4': Chip('TPU v4', 32 * GiB, 275e12, 2, 3),
-    'v5p': Chip('TPU v5p', 95 * GiB, 459e12, 2, 3),
-    'v5e': Chip('TPU v5e', 16 * GiB, 197e12, 1, 2),
-    'v6e': Chip('TPU v6e', 32 * GiB, 918e12, 1, 2),
+    'v4': Chip('TPU v4', 32 * GiB, 275e12, 1228e9, 2, 3),
+    'v5p': Chip('TPU v5p', 95 * GiB, 459e12, 2765e9, 2, 3),
+    'v5e': Chip('TPU v5e', 16 * GiB, 197e12, 819e9, 1, 2),
+    'v6e': Chip('TPU v6e', 32 * GiB, 918e12, 1640e9, 1, 2),
 }
 
 # Chip-grid shapes of the standard slices, by number of chips.

@@ -5,9 +5,11 @@
 
 Builds the same sharded step `python -m vidgen.train` runs (vidgen/parallel/partition.py) over
 compile-only devices from libtpu, compiles it with XLA:TPU, and prints per-chip memory
-(arguments, outputs, temporaries, against the chip's HBM), XLA's FLOP count and its step-time
-estimate, and the analytic model FLOPs (vidgen/models/flops.py) with the MFU that estimate
-implies. When the step does not fit it says which knob to turn.
+(arguments, outputs, temporaries, against the chip's HBM), XLA's FLOP and byte counts with
+its step-time estimate (`optimal_seconds`) and a roofline one (FLOPs at peak or bytes at HBM
+bandwidth, whichever is slower; collectives not counted), and the analytic model FLOPs
+(vidgen/models/flops.py) with the MFU each estimate implies. When the step does not fit it
+says which knob to turn.
 
 DiT configs compile the step on cached latents (the frozen VAE is not part of it); the latent
 shape comes from `config.vae` (an architecture block) or the run in `config.vae_workdir`.
@@ -92,7 +94,7 @@ def layer_cost(config: ml_collections.ConfigDict, devices: list[Any]) -> dict[st
     shallow = copy.deepcopy(config)
     shallow.dit.update(depth=layers, scan_layers=False)
     costs.append(_cost(_compile(shallow, devices)[2]))
-  keys = ('flops', 'optimal_seconds', 'bytes accessed')
+  keys = ('flops', 'optimal_seconds', 'bytes accessed')  # each linear in depth
   return {k: costs[0][k] + (depth - 1) * (costs[1][k] - costs[0][k]) for k in keys if k in costs[0] and k in costs[1]}
 
 
@@ -111,7 +113,14 @@ def compile_report(config: ml_collections.ConfigDict, topology_name: str) -> dic
            + mem.temp_size_in_bytes + mem.generated_code_size_in_bytes)
   params = sum(x.size for x in jax.tree.leaves(training.abstract_state.params))
   model_flops = trainer.flops_per_step() if hasattr(trainer, 'flops_per_step') else None
-  seconds = cost.get('optimal_seconds')
+  xla_seconds = cost.get('optimal_seconds')
+  if xla_seconds is not None and xla_seconds <= 0:
+    xla_seconds = None  # XLA's estimate is not always usable (e.g. negative after extrapolation)
+  # Roofline: the chip busy with XLA's FLOPs at peak, or with its bytes at HBM bandwidth.
+  roofline = (max(cost['flops'] / chip.peak_bf16_flops, cost.get('bytes accessed', 0.0) / chip.hbm_bandwidth)
+              if cost.get('flops') else None)
+  mfu = lambda seconds: (model_flops / (seconds * topology.num_chips * chip.peak_bf16_flops)
+                         if model_flops and seconds else None)
   report = {
       'config': config.get('name', ''), 'topology': topology.name, 'chip': chip.name,
       'chips': topology.num_chips, 'mesh': mesh_lib.describe(training.mesh),
@@ -123,10 +132,12 @@ def compile_report(config: ml_collections.ConfigDict, topology_name: str) -> dic
           'code': mem.generated_code_size_in_bytes, 'total': total, 'hbm': chip.hbm_bytes},
       'fits': total <= chip.hbm_bytes,
       'xla_flops_per_chip': cost.get('flops'),
-      'xla_step_seconds': seconds,
+      'xla_bytes_per_chip': cost.get('bytes accessed'),
+      'xla_step_seconds': xla_seconds,
+      'roofline_step_seconds': roofline,
       'model_flops_per_step': model_flops,
-      'implied_mfu': (model_flops / (seconds * topology.num_chips * chip.peak_bf16_flops)
-                      if model_flops and seconds else None),
+      'implied_mfu': mfu(xla_seconds),
+      'roofline_mfu': mfu(roofline),
   }
   report['advice'] = advice(report, config)
   return report
@@ -171,14 +182,16 @@ def format_report(r: dict[str, Any]) -> str:
            'memory per chip: ' + ', '.join(f'{k} {_si(v, "B")}' for k, v in mem.items() if k != 'hbm')
            + f" of {_si(mem['hbm'], 'B')} HBM → " + ('fits' if r['fits'] else 'DOES NOT FIT')]
   if r['xla_flops_per_chip'] is not None:
-    line = (f"XLA: {_si(r['xla_flops_per_chip'], 'FLOP')} per chip per step "
-            f"({_si(r['xla_flops_per_chip'] * r['chips'], 'FLOP')} in all)")
-    if r['xla_step_seconds']:
-      line += f"; estimated step time {r['xla_step_seconds'] * 1e3:.3g} ms"
+    line = (f"XLA: {_si(r['xla_flops_per_chip'], 'FLOP')} and {_si(r['xla_bytes_per_chip'] or 0, 'B')} of HBM "
+            f"traffic per chip per step ({_si(r['xla_flops_per_chip'] * r['chips'], 'FLOP')} in all); step time "
+            f"estimated by XLA " + (f"{r['xla_step_seconds'] * 1e3:.3g} ms" if r['xla_step_seconds'] else 'n/a')
+            + f", by the roofline {r['roofline_step_seconds'] * 1e3:.3g} ms")
     lines.append(line)
   if r['model_flops_per_step']:
-    lines.append(f"model: {_si(r['model_flops_per_step'], 'FLOP')} per step (analytic)"
-                 + (f"; implied MFU {r['implied_mfu']:.1%} at XLA's estimated step time" if r['implied_mfu'] else ''))
+    implied = [f'{m:.1%} at {name}' for name, m in (("XLA's estimate", r['implied_mfu']),
+                                                    ('the roofline', r['roofline_mfu'])) if m]
+    lines.append(f"model: {_si(r['model_flops_per_step'], 'FLOP')} per step (analytic); implied MFU "
+                 + ', '.join(implied))
   lines += [f'to fit: {tip}' for tip in r['advice']]
   return '\n'.join(lines)
 
