@@ -23,6 +23,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   for c in (vae, dit):
     c.data.world.update(min_objects=1, max_objects=1, gravity_prob=0.0, occluder_prob=0.0, pan_prob=0.0)
     c.data.world.caption_style = 'descriptive'
+  dit.eval.data_source = 'world'  # the DiT trains on cached latents; it is evaluated on world eval videos
   if arg != 'tiny':  # sized for a 2-core CPU: about 15 minutes in all
     vae.vae.latent_channels = 12
     vae.train.update(num_steps=400, eval_every=400, checkpoint_every=200)
