@@ -87,8 +87,12 @@ def reference_videos(generator: VideoGenerator, real: np.ndarray, seed: int,
 
 def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, settings: Settings = Settings(),
                  batch_size: int = 16, out_dir: str | None = None, features_dir: str | None = None,
-                 samples_dir: str | None = None, verbose: bool = True) -> dict[str, Any]:
-  """Evaluates the DiT run in `workdir`; writes the report and returns what metrics.json holds."""
+                 samples_dir: str | None = None, features_config: Any = None, verbose: bool = True) -> dict[str, Any]:
+  """Evaluates the DiT run in `workdir`; writes the report and returns what metrics.json holds.
+
+  `features_config` trains the feature net when `features_dir` has none (default:
+  experiments/configs/world_features.py).
+  """
   start = time.time()
   log = print if verbose else (lambda *a, **k: None)
   out_dir = out_dir or os.path.join(workdir, 'evaluation', split)
@@ -106,8 +110,8 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
       'cfg_scale': s.cfg_scale, 'num_frames': s.num_frames, 'height': s.height, 'width': s.width,
       'batch_size': batch_size, 'checkpoint_step': checkpoint_step(workdir), 'workdir': os.path.abspath(workdir),
       'vae_workdir': os.path.abspath(config.vae_workdir), 'world_seed': config.seed,
-      'intervals': '95%: Wilson score for accuracies; percentile bootstrap over videos for means, adherence '
-                   '(1000 resamples) and FVD (200 resamples), seed 0',
+      'intervals': '95%: Wilson score for accuracies, the mean of their Wilson bounds for adherence, percentile '
+                   'bootstrap over videos for means (1000 resamples) and FVD (200 resamples), seed 0',
   }
   if (s.num_frames, s.height, s.width) != (config.data.num_frames, config.data.height, config.data.width):
     raise ValueError('Evaluation compares generated videos with real ones of the run\'s clip size '
@@ -127,7 +131,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   rows = {name: world_metrics.summarize(world_metrics.score_videos(videos[name], records)) for name in ROWS}
 
   log('[3/4] Fréchet video distance in the world feature net\'s space', flush=True)
-  extractor = train_features.load_or_train(features_dir or default_features_dir(workdir))
+  extractor = train_features.load_or_train(features_dir or default_features_dir(workdir), features_config)
   other_real = np.stack([r['frames'] for r in world_metrics.prompt_records(config.data, split, config.seed,
                                                                           num_videos, start=num_videos)])
   features = {name: extractor.embed(v) for name, v in videos.items()}

@@ -12,7 +12,7 @@ background right for 62% of eval prompts, colour/shape/direction 0% (the VAE los
 
 import ml_collections
 
-from experiments.configs import dit_world, vae_world
+from experiments.configs import dit_world, vae_world, world_features
 
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
@@ -36,6 +36,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     dit.sample.update(steps=25, cfg_scale=3.0)
   config.vae = vae
   config.dit = dit
+  config.features = world_features.get_config('tiny' if arg == 'tiny' else None)  # the FVD feature net
   config.num_latent_videos = 2000  # training videos encoded once; the DiT trains on their latents
   config.num_eval_videos = 64      # eval prompts sampled and probed (and as many real videos)
   if arg == 'tiny':

@@ -5,9 +5,12 @@ Two methods, each where it behaves best:
 * `wilson`: the Wilson score interval of a proportion (hits out of n). Unlike the normal
   approximation or a percentile bootstrap it does not collapse to a zero-width interval at
   0% or 100%, which are exactly the values the probe's accuracies often take.
-* `bootstrap`: the percentile bootstrap over videos, for everything else (means of
-  continuous scores, averages of several accuracies, Fréchet distances). Resampling whole
-  videos keeps the things scored inside one video together.
+* `bootstrap`: the percentile bootstrap over videos, for means of continuous scores and
+  Fréchet distances. Resampling whole videos keeps the things scored inside one video together.
+* `mean_of`: an average of several accuracies (prompt adherence) gets the average of their
+  Wilson bounds. That is the interval if the accuracies move together (as they do: a video
+  with no object fails colour, shape, size and motion at once), so it errs on the wide side,
+  and like Wilson's it does not collapse at 0% or 100% as a bootstrap would.
 
 Both are 95% intervals by default, and deterministic (the bootstrap has a fixed seed).
 """
@@ -95,6 +98,16 @@ def bootstrap_mean(values: Sequence[float | None], *, level: float = LEVEL, num_
   alpha = (1 - level) / 2
   low, high = np.quantile(means, [alpha, 1 - alpha])
   return Estimate(float(x.mean()), float(low), float(high), len(x), 'bootstrap')
+
+
+def mean_of(estimates: Sequence[Estimate], n: int) -> Estimate:
+  """The mean of the measured estimates, with the mean of their bounds; `n`: what it was measured on."""
+  measured = [e for e in estimates if e.value is not None]
+  if not measured:
+    return Estimate.missing()
+  mean = lambda xs: float(np.mean(xs))
+  return Estimate(mean([e.value for e in measured]), mean([e.low for e in measured]), mean([e.high for e in measured]),
+                  n, 'wilson-mean')
 
 
 def overlap(a: Estimate, b: Estimate) -> bool | None:

@@ -58,7 +58,9 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
   best = max(((m, rows['generated'][m]) for m in world_metrics.ADHERENCE), key=lambda x: x[1].value or -1)
   worst = min(((m, rows['generated'][m]) for m in world_metrics.ADHERENCE), key=lambda x: 2 if x[1].value is None
               else x[1].value)
-  if best[1].value is not None:
+  if best[1].value is not None and best[1].value == worst[1].value:
+    out.append(f'All seven attributes score {report.format_value(float(best[1].value))}.')
+  elif best[1].value is not None:
     out.append(f'Best-followed attribute: {best[0]} ({report.format_estimate(best[1], False)}); worst: {worst[0]} '
                f'({report.format_estimate(worst[1], False)}).')
   return out

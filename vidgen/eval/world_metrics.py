@@ -25,7 +25,7 @@ class Metric:
   name: str
   group: str
   kind: str  # 'accuracy': pooled hits / count (Wilson) | 'mean': mean over videos (bootstrap)
-  #            | 'average': mean of the ADHERENCE accuracies (bootstrap over videos) | 'distance' (bootstrap)
+  #            | 'average': mean of the ADHERENCE accuracies | 'distance' (bootstrap)
   description: str
   chance: float | None = None  # what guessing uniformly among the world's options scores
   higher_is_better: bool = True
@@ -154,17 +154,8 @@ def _hits_and_counts(scores: Sequence[Mapping[str, Any]], name: str) -> tuple[np
   return hits, counts
 
 
-def _adherence(hits: np.ndarray, counts: np.ndarray) -> float | None:
-  """Mean over metrics (columns) of pooled accuracy, skipping metrics that scored nothing."""
-  total = counts.sum(0)
-  defined = total > 0
-  if not defined.any():
-    return None
-  return float((hits.sum(0)[defined] / total[defined]).mean())
-
-
 def summarize(scores: Sequence[Mapping[str, Any]], *, seed: int = 0) -> dict[str, intervals.Estimate]:
-  """Every world metric of a set of per-video scores, with its 95% interval."""
+  """Every world metric of a set of per-video scores, with its 95% interval (`seed`: the bootstrap's)."""
   out = {}
   for metric in METRICS:
     if metric.kind == 'accuracy':
@@ -172,15 +163,7 @@ def summarize(scores: Sequence[Mapping[str, Any]], *, seed: int = 0) -> dict[str
       out[metric.name] = intervals.wilson(hits.sum(), int(counts.sum()))
     elif metric.kind == 'mean':
       out[metric.name] = intervals.bootstrap_mean([s.get(metric.name) for s in scores], seed=seed)
-  pairs = [_hits_and_counts(scores, name) for name in ADHERENCE]
-  hits = np.stack([h for h, _ in pairs], 1)
-  counts = np.stack([c for _, c in pairs], 1)
-  value = _adherence(hits, counts)
-  if value is None:
-    out['adherence'] = intervals.Estimate.missing()
-  else:
-    low, high = intervals.bootstrap(lambda idx: _adherence(hits[idx], counts[idx]), len(scores), seed=seed)
-    out['adherence'] = intervals.Estimate(value, low, high, len(scores), 'bootstrap')
+  out['adherence'] = intervals.mean_of([out[name] for name in ADHERENCE], n=len(scores))
   return {m.name: out[m.name] for m in METRICS if m.name in out}
 
 

@@ -46,7 +46,7 @@ def bucket_times(objective: objectives.Objective, num_buckets: int) -> list[tupl
   for i in range(num_buckets):
     u = (i + 0.5) / num_buckets
     t = u if objective.kind == 'flow' else float(round(u * (objective.num_timesteps - 1)))
-    out.append((f'loss_t{u:.{2 if num_buckets <= 10 else 3}f}', t))
+    out.append((f'loss_t{u:g}', t))
   return out
 
 
@@ -76,6 +76,11 @@ class DiTTrainer:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str | None):
     self.config = config
+    if config.eval.get('num_videos', 0) and self.eval_source != 'world':
+      raise config_lib.ConfigError(
+          f'eval.num_videos={config.eval.num_videos} scores sampled videos with the world probe, which needs world '
+          f'prompts and truth, but the eval data is {self.eval_source!r}. Set eval.data_source=world (when the '
+          'run trains on world videos or their cached latents) or eval.num_videos=0.')
     data = config.data
     self.vae, self.vae_params = vae_from_config(config)
     self.latent_shape = self.vae.config.latent_shape(data.num_frames, data.height, data.width)
@@ -88,11 +93,6 @@ class DiTTrainer:
     self._posterior = jax.jit(self._latent_posterior)  # on the host, outside the train step
     self._eval_loss = jax.jit(functools.partial(self.loss_fn, drop_prob=0.0))
     self._generator = None  # built on the first probe evaluation
-    if config.eval.get('num_videos', 0) and self.eval_source != 'world':
-      raise config_lib.ConfigError(
-          f'eval.num_videos={config.eval.num_videos} scores sampled videos with the world probe, which needs world '
-          f'prompts and truth, but the eval data is {self.eval_source!r}. Set eval.data_source=world (when the '
-          'run trains on world videos or their cached latents) or eval.num_videos=0.')
 
   @property
   def eval_source(self) -> str:
@@ -183,15 +183,15 @@ class DiTTrainer:
       num_buckets = self.config.eval.get('loss_buckets', 0)
     buckets = bucket_times(self.objective, num_buckets)
     losses = {name: [] for name in ['loss'] + [n for n, _ in buckets]}
+    dtype = jnp.float32 if self.objective.kind == 'flow' else jnp.int32
     for i, batch in enumerate(self.eval_dataset(split, source)):
       if i == num_batches:
         break
       inputs, key = model_inputs(batch), jax.random.key(i)
-      losses['loss'].append(float(self._eval_loss(state.ema_params, state, inputs, key)))
       b = len(batch[pipeline.TEXT_IDS])
-      for name, t in buckets:
-        times = jnp.full((b,), t, jnp.float32 if self.objective.kind == 'flow' else jnp.int32)
-        losses[name].append(float(self._eval_loss(state.ema_params, state, inputs, key, t=times)))
+      drawn = self.objective.sample_time(jax.random.fold_in(key, 1), b, self.num_tokens)
+      for name, t in [('loss', drawn)] + [(n, jnp.full((b,), t, dtype)) for n, t in buckets]:
+        losses[name].append(float(self._eval_loss(state.ema_params, state, inputs, key, t=jnp.asarray(t, dtype))))
     if not losses['loss']:
       raise ValueError(f'The {source or self.eval_source!r} eval data gave no full batch of '
                        f'{self.config.data.batch_size} videos.')
