@@ -62,7 +62,7 @@ def test_reference_rows_and_fvd(evaluation):
   assert list(rows) == ['generated', 'real', 'vae_reconstruction', 'vae_noise']
   for row in rows.values():
     fvd = row['metrics']['fvd']
-    assert fvd['value'] >= 0 and fvd['low'] <= fvd['high'] and fvd['method'] == 'bootstrap'
+    assert fvd['value'] >= 0 and fvd['method'] == 'jackknife'  # 2 videos: too few for its interval
 
 
 def test_compare_flags_runs_measured_differently(evaluation, tmp_path):

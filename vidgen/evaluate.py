@@ -95,6 +95,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   """
   start = time.time()
   log = print if verbose else (lambda *a, **k: None)
+  lap = lambda: log(f'  {time.time() - start:.0f}s so far', flush=True)
   out_dir = out_dir or os.path.join(workdir, 'evaluation', split)
   samples_dir = samples_dir or os.path.join(out_dir, 'samples')
   os.makedirs(out_dir, exist_ok=True)
@@ -111,7 +112,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
       'batch_size': batch_size, 'checkpoint_step': checkpoint_step(workdir), 'workdir': os.path.abspath(workdir),
       'vae_workdir': os.path.abspath(config.vae_workdir), 'world_seed': config.seed,
       'intervals': '95%: Wilson score for accuracies, the mean of their Wilson bounds for adherence, percentile '
-                   'bootstrap over videos for means (1000 resamples) and FVD (200 resamples), seed 0',
+                   'bootstrap over videos for means (1000 resamples, seed 0), jackknife over videos for FVD',
   }
   if (s.num_frames, s.height, s.width) != (config.data.num_frames, config.data.height, config.data.width):
     raise ValueError('Evaluation compares generated videos with real ones of the run\'s clip size '
@@ -127,9 +128,11 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   videos['real'] = list(real)
   videos.update(reference_videos(generator, real, s.seed, batch_size))
 
+  lap()
   log('[2/4] probing every video against its prompt\'s truth', flush=True)
   rows = {name: world_metrics.summarize(world_metrics.score_videos(videos[name], records)) for name in ROWS}
 
+  lap()
   log('[3/4] Fréchet video distance in the world feature net\'s space', flush=True)
   extractor = train_features.load_or_train(features_dir or default_features_dir(workdir), features_config)
   other_real = np.stack([r['frames'] for r in world_metrics.prompt_records(config.data, split, config.seed,
@@ -141,6 +144,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
     rows[name]['fvd'] = frechet.frechet_with_interval(compared, features['real'])
   np.savez(os.path.join(out_dir, 'features.npz'), **features)
 
+  lap()
   log('[4/4] eval loss by noise level on the same held-out videos', flush=True)
   state = TrainState(step=np.int32(0), params=params, opt_state=None, ema_params=params, extra=extra)
   loss_batches = max(1, num_videos // config.data.batch_size)

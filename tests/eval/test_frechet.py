@@ -36,8 +36,19 @@ def test_rank_deficient_covariances_stay_finite():
   a = np.random.default_rng(0).normal(size=(10, 64))  # fewer vectors than dimensions, as with few videos
   b = np.random.default_rng(1).normal(size=(10, 64))
   assert np.isfinite(frechet.frechet_distance(a, b)) and frechet.frechet_distance(a, b) > 0
-  est = frechet.frechet_with_interval(a, b, num_resamples=20)
-  assert est.low <= est.high and est.n == 10
+  est = frechet.frechet_with_interval(a, b)
+  assert est.low <= est.value <= est.high and est.n == 10 and est.method == 'jackknife'
+
+
+def test_interval_contains_the_estimate_and_shrinks_with_more_videos():
+  rng = np.random.default_rng(0)
+  widths = []
+  for n in (40, 160):
+    a, b = rng.normal(size=(n, 4)), rng.normal(size=(n, 4)) + 0.5
+    est = frechet.frechet_with_interval(a, b)
+    assert est.low < est.value < est.high and est.value == pytest.approx(frechet.frechet_distance(a, b))
+    widths.append(est.high - est.low)
+  assert widths[1] < 0.7 * widths[0]
 
 
 def test_load_features(tmp_path):

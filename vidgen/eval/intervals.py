@@ -5,8 +5,9 @@ Two methods, each where it behaves best:
 * `wilson`: the Wilson score interval of a proportion (hits out of n). Unlike the normal
   approximation or a percentile bootstrap it does not collapse to a zero-width interval at
   0% or 100%, which are exactly the values the probe's accuracies often take.
-* `bootstrap`: the percentile bootstrap over videos, for means of continuous scores and
-  Fréchet distances. Resampling whole videos keeps the things scored inside one video together.
+* `bootstrap`: the percentile bootstrap over videos, for means of continuous scores.
+  Resampling whole videos keeps the things scored inside one video together. (Fréchet
+  distances use a jackknife instead: see vidgen/eval/frechet.py.)
 * `mean_of`: an average of several accuracies (prompt adherence) gets the average of their
   Wilson bounds. That is the interval if the accuracies move together (as they do: a video
   with no object fails colour, shape, size and motion at once), so it errs on the wide side,
@@ -48,7 +49,7 @@ class Estimate:
     return cls(None, None, None, 0, 'none')
 
 
-def _z(level: float) -> float:
+def z_value(level: float) -> float:
   """The two-sided standard normal quantile for `level` (1.96 for 95%)."""
   from scipy.stats import norm  # pylint: disable=g-import-not-at-top
   return float(norm.ppf(0.5 + level / 2))
@@ -59,7 +60,7 @@ def wilson(hits: float, n: int, level: float = LEVEL) -> Estimate:
   if n <= 0:
     return Estimate.missing()
   p = float(hits) / n
-  z = _z(level)
+  z = z_value(level)
   denom = 1 + z * z / n
   centre = (p + z * z / (2 * n)) / denom
   half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
