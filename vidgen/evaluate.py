@@ -111,8 +111,9 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
       'cfg_scale': s.cfg_scale, 'num_frames': s.num_frames, 'height': s.height, 'width': s.width,
       'batch_size': batch_size, 'checkpoint_step': checkpoint_step(workdir), 'workdir': os.path.abspath(workdir),
       'vae_workdir': os.path.abspath(config.vae_workdir), 'world_seed': config.seed,
-      'intervals': '95%: Wilson score for accuracies, the mean of their Wilson bounds for adherence, percentile '
-                   'bootstrap over videos for means (1000 resamples, seed 0), jackknife over videos for FVD',
+      'intervals': '95%: Wilson score for accuracies; percentile bootstrap over videos (1000 resamples, seed 0) '
+                   'for means and adherence (the mean of its attributes\' Wilson bounds where every video scores '
+                   'alike); jackknife over videos for FVD',
   }
   if (s.num_frames, s.height, s.width) != (config.data.num_frames, config.data.height, config.data.width):
     raise ValueError('Evaluation compares generated videos with real ones of the run\'s clip size '

@@ -5,6 +5,9 @@ Run:  python -m vidgen.train --config experiments/configs/dit_world.py --workdir
 Smoke: python -m vidgen.train --config experiments/configs/dit_world.py:tiny --workdir /tmp/dit_tiny \
           --config.vae_workdir=/tmp/vae_tiny
 Then:  python -m vidgen.sample --workdir runs/dit_world --prompt "a large red circle moves slowly to the right"
+Eval:  python -m vidgen.evaluate --workdir runs/dit_world   (report in runs/dit_world/evaluation/eval/)
+Every eval_every steps the run also logs its eval loss per noise level and the probe scores
+of eval.num_videos sampled eval prompts (eval/probe/adherence, ...) to metrics.jsonl.
 """
 
 import ml_collections

@@ -16,13 +16,15 @@ def reference_frechet(a: np.ndarray, b: np.ndarray) -> float:
   return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * covmean))
 
 
-@pytest.mark.parametrize('n, d', [(200, 8), (64, 32), (500, 3)])
+@pytest.mark.parametrize('n, d', [(200, 8), (64, 32), (500, 3), (20, 64), (50, 256)])  # both code paths
 def test_matches_the_scipy_reference(n, d):
   rng = np.random.default_rng(d)
   a = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
   b = 0.5 + rng.normal(size=(n + 13, d)) @ rng.normal(size=(d, d))
   assert frechet.frechet_distance(a, b) == pytest.approx(reference_frechet(a, b), rel=1e-6, abs=1e-8)
   assert frechet.frechet_distance(a, b) == pytest.approx(frechet.frechet_distance(b, a), rel=1e-9)
+  from_stats = frechet.frechet_from_statistics(*frechet.statistics(a), *frechet.statistics(b))
+  assert from_stats == pytest.approx(reference_frechet(a, b), rel=1e-6, abs=1e-8)
 
 
 def test_identical_sets_give_zero_and_a_shift_gives_its_squared_length():

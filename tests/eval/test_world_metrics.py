@@ -22,7 +22,8 @@ def test_ground_truth_videos_score_about_100_percent(records):
   assert summary['bounce'].n >= 20 and summary['bounce'].value >= 0.95
   assert summary['permanence'].n >= 3 and summary['permanence'].value >= 0.9
   assert summary['physics_residual'].value < 0.6  # px/frame²: centroid rounding, no real acceleration
-  assert summary['color'].method == 'wilson' and summary['adherence'].method == 'wilson-mean'
+  assert summary['color'].method == 'wilson' and summary['adherence'].method == 'wilson-mean'  # all videos at 1.0
+  assert summary['adherence'].low < 1.0
 
 
 def test_noise_scores_at_or_below_chance(records):
@@ -33,6 +34,14 @@ def test_noise_scores_at_or_below_chance(records):
     assert summary[name].value <= world_metrics.BY_NAME[name].chance, (name, summary[name])
     assert summary[name].low <= world_metrics.BY_NAME[name].chance
   assert summary['bounce'].value is None and summary['bounce'].n == 0  # nothing moving to judge
+
+
+def test_adherence_interval_comes_from_the_videos_when_they_differ(records):
+  half = [r['frames'] if i % 2 else np.zeros_like(r['frames']) for i, r in enumerate(records)]
+  summary = world_metrics.summarize(world_metrics.score_videos(half, records))
+  adherence = summary['adherence']
+  assert adherence.method == 'bootstrap' and adherence.low < adherence.value < adherence.high
+  assert 0.4 < adherence.value < 0.6
 
 
 def test_a_reversal_in_mid_air_is_a_wrong_bounce(records):

@@ -9,9 +9,14 @@ al. 2018. Distances are only comparable between sets embedded by the same networ
 similar size: the estimate is biased upwards for small sets, so the report also gives the
 distance between two disjoint sets of real videos (its floor at that size).
 
-d² = |mu_a − mu_b|² + tr(S_a + S_b − 2 (S_a S_b)^½), with tr((S_a S_b)^½) computed as the
-sum of square roots of the eigenvalues of S_a^½ S_b S_a^½ (symmetric, so `eigh` gives real,
-stable values where a general matrix square root can return complex noise).
+d² = |mu_a − mu_b|² + tr(S_a + S_b − 2 (S_a S_b)^½). The trace of the square root is computed
+without a general matrix square root (which can return complex noise):
+  * from feature sets with fewer vectors than dimensions (the usual case for videos), in sample
+    space: with A, B the centred features, S_a S_b = AᵀA BᵀB / ((n_a−1)(n_b−1)) has the nonzero
+    eigenvalues of (ABᵀ)(ABᵀ)ᵀ / (...), so tr((S_a S_b)^½) = ‖ABᵀ‖_* / √((n_a−1)(n_b−1)), the
+    nuclear norm of an n_a × n_b matrix: exact, and fast (one small SVD);
+  * otherwise, and from statistics, as the sum of square roots of the eigenvalues of the
+    symmetric S_a^½ S_b S_a^½.
 """
 
 from __future__ import annotations
@@ -55,7 +60,16 @@ def frechet_from_statistics(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndar
 
 def frechet_distance(features_a: Any, features_b: Any) -> float:
   """The Fréchet distance between feature sets [N_a, D] and [N_b, D] (identical sets give ≈ 0)."""
-  return frechet_from_statistics(*statistics(features_a), *statistics(features_b))
+  mu_a, sigma_a = statistics(features_a)
+  mu_b, sigma_b = statistics(features_b)
+  a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+  if mu_a.shape != mu_b.shape or max(len(a), len(b)) > a.shape[1]:
+    return frechet_from_statistics(mu_a, sigma_a, mu_b, sigma_b)
+  ca, cb = a - mu_a, b - mu_b
+  scale_a, scale_b = len(a) - 1, len(b) - 1
+  trace_sqrt = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / np.sqrt(scale_a * scale_b)
+  d2 = float(((mu_a - mu_b) ** 2).sum() + (ca ** 2).sum() / scale_a + (cb ** 2).sum() / scale_b - 2 * trace_sqrt)
+  return max(d2, 0.0)
 
 
 def frechet_with_interval(features_a: Any, features_b: Any, *, level: float = intervals.LEVEL) -> intervals.Estimate:

@@ -8,10 +8,9 @@ Two methods, each where it behaves best:
 * `bootstrap`: the percentile bootstrap over videos, for means of continuous scores.
   Resampling whole videos keeps the things scored inside one video together. (Fréchet
   distances use a jackknife instead: see vidgen/eval/frechet.py.)
-* `mean_of`: an average of several accuracies (prompt adherence) gets the average of their
-  Wilson bounds. That is the interval if the accuracies move together (as they do: a video
-  with no object fails colour, shape, size and motion at once), so it errs on the wide side,
-  and like Wilson's it does not collapse at 0% or 100% as a bootstrap would.
+* `mean_of`: the average of several accuracies' Wilson bounds: the interval of their mean
+  if they moved together. Prompt adherence uses it where the bootstrap has nothing to
+  resample (every video scored alike), so that it too does not collapse at 0% or 100%.
 
 Both are 95% intervals by default, and deterministic (the bootstrap has a fixed seed).
 """

@@ -25,7 +25,7 @@ class Metric:
   name: str
   group: str
   kind: str  # 'accuracy': pooled hits / count (Wilson) | 'mean': mean over videos (bootstrap)
-  #            | 'average': mean of the ADHERENCE accuracies | 'distance' (bootstrap)
+  #            | 'average': mean of the ADHERENCE accuracies (bootstrap) | 'distance' (jackknife)
   description: str
   chance: float | None = None  # what guessing uniformly among the world's options scores
   higher_is_better: bool = True
@@ -163,8 +163,34 @@ def summarize(scores: Sequence[Mapping[str, Any]], *, seed: int = 0) -> dict[str
       out[metric.name] = intervals.wilson(hits.sum(), int(counts.sum()))
     elif metric.kind == 'mean':
       out[metric.name] = intervals.bootstrap_mean([s.get(metric.name) for s in scores], seed=seed)
-  out['adherence'] = intervals.mean_of([out[name] for name in ADHERENCE], n=len(scores))
+  out['adherence'] = _adherence_estimate(scores, [out[name] for name in ADHERENCE], seed)
   return {m.name: out[m.name] for m in METRICS if m.name in out}
+
+
+def _adherence(hits: np.ndarray, counts: np.ndarray) -> float | None:
+  """Mean over attributes (columns) of their pooled accuracy, skipping attributes that scored nothing."""
+  total = counts.sum(0)
+  defined = total > 0
+  return float((hits.sum(0)[defined] / total[defined]).mean()) if defined.any() else None
+
+
+def _adherence_estimate(scores: Sequence[Mapping[str, Any]], attributes: Sequence[intervals.Estimate],
+                        seed: int) -> intervals.Estimate:
+  """Adherence with a bootstrap interval over videos (attributes of one video move together).
+
+  Where every video scores alike (all right, or all wrong) the bootstrap has no spread to
+  show; the interval is then the mean of the attributes' Wilson bounds, as wide as it would
+  be if they moved together.
+  """
+  pairs = [_hits_and_counts(scores, name) for name in ADHERENCE]
+  hits, counts = np.stack([h for h, _ in pairs], 1), np.stack([c for _, c in pairs], 1)
+  value = _adherence(hits, counts)
+  if value is None:
+    return intervals.Estimate.missing()
+  low, high = intervals.bootstrap(lambda idx: _adherence(hits[idx], counts[idx]), len(scores), seed=seed)
+  if low is None or high - low < 1e-12:
+    return intervals.mean_of(attributes, n=len(scores))
+  return intervals.Estimate(value, low, high, len(scores), 'bootstrap')
 
 
 def flat(summary: Mapping[str, intervals.Estimate], prefix: str = '') -> dict[str, float]:
