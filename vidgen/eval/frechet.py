@@ -86,9 +86,9 @@ def frechet_with_interval(features_a: Any, features_b: Any, *, level: float = in
   if min(len(a), len(b)) < 3:
     return intervals.Estimate(value, None, None, min(len(a), len(b)), 'jackknife')
   variance = 0.0
-  for x, other, first in ((a, b, True), (b, a, False)):
-    loo = np.array([frechet_distance(np.delete(x, i, 0), other) if first else frechet_distance(other, np.delete(x, i, 0))
-                    for i in range(len(x))])
+  for x, leave_out in ((a, lambda i: frechet_distance(np.delete(a, i, 0), b)),
+                       (b, lambda i: frechet_distance(a, np.delete(b, i, 0)))):
+    loo = np.array([leave_out(i) for i in range(len(x))])
     variance += (len(x) - 1) / len(x) * ((loo - loo.mean()) ** 2).sum()
   half = intervals.z_value(level) * float(np.sqrt(variance))
   return intervals.Estimate(value, max(0.0, value - half), value + half, min(len(a), len(b)), 'jackknife')
@@ -127,8 +127,9 @@ def main(argv: list[str]) -> None:
   args = parser.parse_args(argv)
   a, b = load_features(args.a, args.key), load_features(args.b, args.key)
   est = frechet_with_interval(a, b)
-  print(f'Fréchet distance {est.value:.4g} (95% bootstrap interval {est.low:.4g} to {est.high:.4g}; '
-        f'{len(a)} vs {len(b)} vectors of dimension {a.shape[1]})')
+  interval = (f'95% jackknife interval {est.low:.4g} to {est.high:.4g}' if est.low is not None
+              else 'too few vectors for an interval')
+  print(f'Fréchet distance {est.value:.4g} ({interval}; {len(a)} vs {len(b)} vectors of dimension {a.shape[1]})')
 
 
 if __name__ == '__main__':

@@ -183,7 +183,8 @@ def write_comparison(runs: Mapping[str, Mapping[str, Any]], out_dir: str) -> str
            'when their intervals do not overlap.', '']
   if differ:
     lines += [f'**Caution: the runs were measured differently** in {"; ".join(differ)}. Compare with care.', '']
-  lines += [report.estimate_table(columns, metrics), '', '![comparison](comparison.png)', '', f'How measured: {how}', '']
+  lines += [report.estimate_table(columns, metrics), '', '![comparison](comparison.png)', '',
+            f'How measured: {how}', '']
   markdown = '\n'.join(lines)
   plots.metric_bars(os.path.join(out_dir, 'comparison.png'), columns, BAR_METRICS,
                     'Generated videos of each run (95% intervals)')

@@ -124,7 +124,7 @@ def train_features(config: ml_collections.ConfigDict, out: str, verbose: bool = 
 
 def load_or_train(directory: str, config: ml_collections.ConfigDict | str | None = None
                   ) -> features_lib.FeatureExtractor:
-  """The feature net in `directory`, trained there first (from `config`, a ConfigDict or a config file) if it has none."""
+  """The feature net in `directory`; trained there first (from `config`: a ConfigDict or config file) if absent."""
   if not os.path.exists(os.path.join(directory, features_lib.INFO_FILE)):
     config = config or DEFAULT_CONFIG
     print(f'No world feature net in {directory}: training one (about 6 min on a 2-core CPU at the default config); '

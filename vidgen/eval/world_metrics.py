@@ -75,7 +75,7 @@ _MIN_SPEED = 0.1  # px/frame: slower than this is no motion to reverse
 
 
 def prompt_records(data_config: Any, split: str, seed: int, num: int, start: int = 0) -> list[dict[str, Any]]:
-  """World records start … start + num − 1 of `split`: the fixed prompt set (each record's caption) and its truth."""
+  """World records start … start + num − 1 of `split`: a fixed prompt set (their captions) and its truth."""
   source = world.make_source(data_config, split, seed)
   if start + num > len(source):
     raise ValueError(f'The world {split} split has {len(source)} videos; {start + num} were asked for.')
@@ -130,7 +130,7 @@ def wall_bounces(result: probe.ProbeResult) -> list[bool]:
 
 
 def score_video(video: np.ndarray, record: Mapping[str, Any]) -> dict[str, Any]:
-  """Probe scores of one video against the record its prompt came from (see probe.score_against_truth), plus 'bounce'."""
+  """Probe scores of a video against the record its prompt came from (probe.score_against_truth) + 'bounce'."""
   result = probe.probe_video(video)
   score = probe.score_against_truth(result, record)
   bounces = wall_bounces(result)
@@ -198,5 +198,5 @@ def flat(summary: Mapping[str, intervals.Estimate], prefix: str = '') -> dict[st
   return {f'{prefix}{k}': float(v.value) for k, v in summary.items() if v.value is not None}
 
 
-__all__ = ['Metric', 'METRICS', 'BY_NAME', 'ADHERENCE', 'WORLD_METRICS', 'prompt_records', 'wall_bounces', 'score_video',
-           'score_videos', 'summarize', 'flat']
+__all__ = ['Metric', 'METRICS', 'BY_NAME', 'ADHERENCE', 'WORLD_METRICS', 'prompt_records', 'wall_bounces',
+           'score_video', 'score_videos', 'summarize', 'flat']
