@@ -9,13 +9,15 @@ the quickstart and the evaluation all go through it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from vidgen.data import video_io
+from vidgen.data.tokenizer import Tokenizer
 from vidgen.diffusion import guidance, objectives, samplers
 from vidgen.models import vae as vae_lib
 from vidgen.models.text_to_video import TextToVideo
@@ -36,15 +38,14 @@ class Settings:
 
 
 class VideoGenerator:
-  """A trained text-to-video run, ready to sample."""
+  """A trained text-to-video model, ready to sample."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, model: TextToVideo, params: Any, extra: Mapping[str, Any], config: ml_collections.ConfigDict,
+               tokenizer: Tokenizer, vae: vae_lib.VAE, vae_params: Any, workdir: str | None = None):
     self.workdir = workdir
-    (self.model, self.params, extra, self.config,
-     self.tokenizer) = dit_trainer.load_dit(workdir)
-    self.latent_shift = np.asarray(extra['latent_shift'])
-    self.latent_scale = np.asarray(extra['latent_scale'])
-    self.vae, self.vae_params = dit_trainer.vae_from_config(self.config)
+    self.model, self.config, self.tokenizer = model, config, tokenizer
+    self.vae, self.vae_params = vae, vae_params
+    self.set_weights(params, extra)
     self.objective = objectives.make_objective(self.config.diffusion)
     self._decode = jax.jit(lambda p, z: self.vae.apply({'params': p}, z, method=vae_lib.VAE.decode))
     self._encode_text = jax.jit(lambda p, ids, mask: self.model.apply(
@@ -52,7 +53,16 @@ class VideoGenerator:
 
   @classmethod
   def from_workdir(cls, workdir: str) -> 'VideoGenerator':
-    return cls(workdir)
+    """The EMA weights of a DiT run's latest checkpoint, and the VAE it names."""
+    model, params, extra, config, tokenizer = dit_trainer.load_dit(workdir)
+    vae, vae_params = dit_trainer.vae_from_config(config)
+    return cls(model, params, extra, config, tokenizer, vae, vae_params, workdir)
+
+  def set_weights(self, params: Any, extra: Mapping[str, Any]) -> None:
+    """Samples with these DiT weights and latent normalisation from now on (training evaluates this way)."""
+    self.params = params
+    self.latent_shift = np.asarray(extra['latent_shift'])
+    self.latent_scale = np.asarray(extra['latent_scale'])
 
   def resolve(self, settings: Settings) -> Settings:
     """Fills defaults from the run and checks that the VAE and DiT can make the asked size."""

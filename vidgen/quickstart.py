@@ -5,8 +5,10 @@
 1. trains the patch VAE on world videos                      → WORKDIR/vae
 2. caches VAE latents of the training videos                 → WORKDIR/latents
 3. trains the text-to-video DiT on them                      → WORKDIR/dit
-4. samples a video for each held-out eval prompt             → WORKDIR/samples
-5. scores generated and real eval videos with the probe and prints the table → WORKDIR/report.md
+4. evaluates it (vidgen.evaluate): a video for each eval prompt, scored by the world probe
+   beside real videos, the VAE's reconstructions and decoded noise, FVD in the space of the
+   world feature net (trained once → WORKDIR/world_features)    → WORKDIR/samples, WORKDIR/evaluation
+5. prints the summary table                                     → WORKDIR/report.md
 
 Every stage resumes where it stopped: run the same command again after an interruption.
 `python -m vidgen.sample --workdir WORKDIR/dit --prompt "..."` samples from the result.
@@ -23,14 +25,13 @@ from typing import Any
 import ml_collections
 from absl import app, flags
 
-from vidgen import config_lib, sample
-from vidgen.data import encode_latents, probe, world
-from vidgen.eval import report
-from vidgen.generation import Settings, VideoGenerator
+from vidgen import config_lib, evaluate
+from vidgen.data import encode_latents
+from vidgen.eval import run_report
+from vidgen.generation import Settings
 from vidgen.train import trainers
 
 DEFAULT_CONFIG = 'experiments/configs/quickstart.py'
-TABLE_COLUMNS = ('color', 'shape', 'size', 'count', 'direction', 'speed', 'background')
 
 
 def _stage(number: int, text: str) -> float:
@@ -59,22 +60,8 @@ def dit_config(config: ml_collections.ConfigDict, vae_dir: str, pattern: str) ->
   return dit
 
 
-def score_generated_and_real(config: ml_collections.ConfigDict, generator: VideoGenerator,
-                             out_dir: str) -> dict[str, dict[str, Any]]:
-  """Probe scores of videos generated for eval prompts and of the real eval videos, against their truth."""
-  data = config.dit.data
-  source = world.make_source(data, data.eval_split, config.seed)
-  records = [source[i] for i in range(config.num_eval_videos)]
-  prompts = [r['caption'] for r in records]
-  generated = sample.sample_to_files(generator, prompts, Settings(seed=config.seed), out_dir, batch_size=16)
-  return {
-      f'generated ({len(prompts)} {data.eval_split} prompts)': probe.score_videos(generated, records=records),
-      f'real {data.eval_split} videos': probe.score_videos([r['frames'] for r in records], records=records),
-  }
-
-
-def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[str, Any]]:
-  """Runs (or resumes) every stage in `workdir`; returns the table's rows."""
+def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Runs (or resumes) every stage in `workdir`; returns the evaluation (what evaluation/metrics.json holds)."""
   start = time.time()
   os.makedirs(workdir, exist_ok=True)
   config_lib.save_config(config, workdir)
@@ -92,23 +79,26 @@ def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str,
   trainers.train_and_evaluate(dit_config(config, vae_dir, pattern), dit_dir)
   print(f'  done in {time.time() - t:.0f}s')
 
-  t = _stage(4, f'sampling {config.num_eval_videos} videos for {config.dit.data.eval_split} prompts')
-  generator = VideoGenerator.from_workdir(dit_dir)
-  rows = score_generated_and_real(config, generator, os.path.join(workdir, 'samples'))
+  split = config.dit.data.eval_split
+  t = _stage(4, f'evaluating: {config.num_eval_videos} videos for {split} prompts, scored beside reference videos')
+  features_dir = os.path.join(workdir, 'world_features')
+  results = evaluate.evaluate_run(dit_dir, split=split, num_videos=config.num_eval_videos,
+                                  settings=Settings(seed=config.seed), out_dir=os.path.join(workdir, 'evaluation'),
+                                  samples_dir=os.path.join(workdir, 'samples'), features_dir=features_dir,
+                                  features_config=config.features)
   print(f'  done in {time.time() - t:.0f}s')
 
   _stage(5, 'probe scores against the prompts\' ground truth')
-  table = report.markdown_table(rows, TABLE_COLUMNS, row_header='videos')
-  s = generator.resolve(Settings(seed=config.seed))
-  how = (f'{config.num_eval_videos} {config.dit.data.eval_split} prompts, seed {s.seed}, {s.sampler} sampler, '
-         f'{s.steps} steps, guidance {s.cfg_scale}; accuracies of the probe against each prompt\'s ground truth.')
+  table = run_report.summary_table(results)
+  how = run_report.how_measured(results['protocol'])
   print(table + '\n\n' + how)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write(f'# Quickstart\n\n{table}\n\n{how}\n\nSamples: samples/contact_sheet.png\n')
+    f.write(f'# Quickstart\n\n{table}\n\n{how}\n\nThe full report, with every metric, plots and samples: '
+            f'evaluation/report.md\n')
   print(f'\nDone in {(time.time() - start) / 60:.1f} min. Samples in {os.path.join(workdir, "samples")}; '
         f'sample more with: python -m vidgen.sample --workdir {dit_dir} --prompt "a large red circle moves '
         f'slowly to the right on a navy background"')
-  return rows
+  return results
 
 
 def main(argv):

@@ -5,6 +5,9 @@ Run:  python -m vidgen.train --config experiments/configs/dit_world.py --workdir
 Smoke: python -m vidgen.train --config experiments/configs/dit_world.py:tiny --workdir /tmp/dit_tiny \
           --config.vae_workdir=/tmp/vae_tiny
 Then:  python -m vidgen.sample --workdir runs/dit_world --prompt "a large red circle moves slowly to the right"
+Eval:  python -m vidgen.evaluate --workdir runs/dit_world   (report in runs/dit_world/evaluation/eval/)
+Every eval_every steps the run also logs its eval loss per noise level and the probe scores
+of eval.num_videos sampled eval prompts (eval/probe/adherence, ...) to metrics.jsonl.
 """
 
 import ml_collections
@@ -38,7 +41,13 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.optim = optimizer.optim_config(lr=5e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999)
   config.train = common.train_config(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=500)
   config.parallel = mesh.parallel_config()  # data parallel over every device; see vidgen/parallel
-  config.eval = ml_collections.ConfigDict(dict(num_batches=4))
+  config.eval = ml_collections.ConfigDict(dict(
+      num_batches=4,            # eval batches for the losses
+      data_source='',           # '' : data.source; 'world' when training on cached world latents
+      loss_buckets=10,          # eval loss at the centre of each of these noise-level buckets (0: off)
+      num_videos=16,            # eval prompts sampled and probed at each evaluation (0: off)
+      sample_steps=10,          # sampler steps for those videos (0: sample.steps)
+  ))
   config.sample = ml_collections.ConfigDict(dict(steps=30, cfg_scale=4.0, sampler='euler'))
   if arg == 'tiny':
     config.data.update(num_frames=5, height=16, width=16, batch_size=2)
@@ -46,7 +55,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     config.dit.update(depth=2, width=32, heads=2)
     config.text.update(width=32, depth=1, heads=2)
     config.train.update(num_steps=4, log_every=1, eval_every=4, checkpoint_every=2)
-    config.eval.num_batches = 1
+    config.eval.update(num_batches=1, num_videos=2, sample_steps=2)
     config.sample.update(steps=2)
   elif arg:
     raise ValueError(f'Unknown arg {arg!r} for dit_world.py: use tiny.')

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vidgen import config_lib
+from vidgen.diffusion import objectives
 from vidgen.train import dit_trainer
 from vidgen.train import metrics as metrics_lib
 from vidgen.train import trainers
@@ -15,7 +16,11 @@ def test_run_writes_checkpoints_metrics_and_tokenizer(tiny_dit_run):
   rows = metrics_lib.read_metrics(tiny_dit_run)
   losses = [r['train/loss'] for r in rows if 'train/loss' in r]
   assert len(losses) == 4 and all(np.isfinite(losses))
-  assert any('eval/loss' in r for r in rows)
+  evals = [r for r in rows if 'eval/loss' in r]
+  assert len(evals) == 1 and evals[0]['step'] == 4
+  buckets = [k for k in evals[0] if k.startswith('eval/loss_t')]
+  assert buckets[0] == 'eval/loss_t0.05' and buckets[-1] == 'eval/loss_t0.95' and len(buckets) == 10
+  assert 0.0 <= evals[0]['eval/probe/adherence'] <= 1.0 and 'eval/probe/color' in evals[0]
   assert sorted(os.listdir(os.path.join(tiny_dit_run, 'checkpoints'))) == ['2', '4']
   assert os.path.exists(os.path.join(tiny_dit_run, 'tokenizer.model'))
 
@@ -32,6 +37,23 @@ def test_missing_vae_is_a_clear_error(tmp_path):
   config = config_lib.load_config('experiments/configs/dit_world.py:tiny')
   with pytest.raises(config_lib.ConfigError, match='vae_workdir is empty'):
     trainers.make_trainer(config, str(tmp_path))
+
+
+def test_probe_evaluation_needs_world_eval_data(tiny_vae_run):
+  config = config_lib.load_config('experiments/configs/dit_world.py:tiny', {
+      'vae_workdir': tiny_vae_run, 'data.source': 'folder', 'eval.num_videos': 2})
+  with pytest.raises(config_lib.ConfigError, match='eval.data_source=world'):
+    trainers.make_trainer(config)
+
+
+def test_bucket_times_span_the_noise_levels():
+  flow = objectives.make_objective({'kind': 'flow'})
+  ddpm = objectives.make_objective({'kind': 'ddpm', 'num_timesteps': 1000})
+  assert dit_trainer.bucket_times(flow, 4) == [('loss_t0.125', 0.125), ('loss_t0.375', 0.375),
+                                               ('loss_t0.625', 0.625), ('loss_t0.875', 0.875)]
+  assert [n for n, _ in dit_trainer.bucket_times(flow, 10)][:3] == ['loss_t0.05', 'loss_t0.15', 'loss_t0.25']
+  assert [t for _, t in dit_trainer.bucket_times(ddpm, 2)] == [250.0, 749.0]
+  assert dit_trainer.bucket_times(flow, 0) == []
 
 
 def test_a_vae_run_is_not_a_dit_run(tiny_vae_run):

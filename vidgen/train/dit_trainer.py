@@ -1,4 +1,10 @@
-"""Training the text-to-video DiT on latents of a frozen VAE (encoded on the fly or cached)."""
+"""Training the text-to-video DiT on latents of a frozen VAE (encoded on the fly or cached).
+
+Its evaluation (every `train.eval_every` steps, logged as eval/...) gives the eval loss
+with random timesteps as in training ('loss'), the loss at fixed timesteps, one per bucket
+of noise level ('loss_t0.05' ... 'loss_t0.95', as MaxDiffusion reports it), and, when
+`eval.num_videos` > 0, the world probe's scores of videos sampled for eval prompts
+('probe/adherence', 'probe/color', ...), so a run's prompt adherence can be plotted over steps."""
 
 from __future__ import annotations
 
@@ -29,6 +35,20 @@ from vidgen.train.loop import model_inputs
 from vidgen.train.state import TrainState
 
 LATENT_STATS_BATCHES = 8  # batches whose latents set the normalisation (per-channel shift and scale)
+PROBE_BATCH = 16  # prompts sampled together in the periodic probe evaluation
+
+
+def bucket_times(objective: objectives.Objective, num_buckets: int) -> list[tuple[str, float]]:
+  """(metric name, objective time) at the centre of each of `num_buckets` equal buckets of noise level.
+
+  Noise level u in [0, 1] (0: clean data, 1: pure noise) is the flow's t, and t / (T - 1) for DDPM.
+  """
+  out = []
+  for i in range(num_buckets):
+    u = (i + 0.5) / num_buckets
+    t = u if objective.kind == 'flow' else float(round(u * (objective.num_timesteps - 1)))
+    out.append((f'loss_t{u:g}', t))
+  return out
 
 
 def build_model(config: ml_collections.ConfigDict, vocab_size: int, latent_channels: int) -> TextToVideo:
@@ -60,6 +80,11 @@ class DiTTrainer:
     """`vae` and `vocab_size` stand in for a trained VAE and tokenizer when only the step's
     shapes matter (ahead-of-time compilation on cached latents); otherwise both are loaded."""
     self.config = config
+    if config.eval.get('num_videos', 0) and self.eval_source != 'world':
+      raise config_lib.ConfigError(
+          f'eval.num_videos={config.eval.num_videos} scores sampled videos with the world probe, which needs world '
+          f'prompts and truth, but the eval data is {self.eval_source!r}. Set eval.data_source=world (when the '
+          'run trains on world videos or their cached latents) or eval.num_videos=0.')
     data = config.data
     if vae is None:
       self.vae, self.vae_params = vae_from_config(config)
@@ -74,6 +99,12 @@ class DiTTrainer:
     self.optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
     self._posterior = jax.jit(self._latent_posterior)  # on the host, outside the train step
     self._eval_loss = jax.jit(functools.partial(self.loss_fn, drop_prob=0.0))
+    self._generator = None  # built on the first probe evaluation
+
+  @property
+  def eval_source(self) -> str:
+    """Where eval batches come from: `eval.data_source`, or the training source when that is empty."""
+    return self.config.eval.get('data_source') or self.config.data.source
 
   def dataset(self, split: str | None = None, **kwargs) -> grain.IterDataset:
     return pipeline.make_dataset(self.config, split, tokenizer=self.tokenizer, **kwargs)
@@ -122,12 +153,14 @@ class DiTTrainer:
     cond_mask = jnp.zeros(x0.shape[:2], bool)
     return x0, cond_mask
 
-  def loss_fn(self, params, state, batch, rng, *, drop_prob):
+  def loss_fn(self, params, state, batch, rng, *, drop_prob, t=None):
+    """The objective's loss; `t` [B] fixes the timesteps (default: drawn as in training)."""
     latent_rng, drop_rng, time_rng, noise_rng = jax.random.split(rng, 4)
     x0, cond_mask = self._x0_and_masks(state, batch, latent_rng)
     b = x0.shape[0]
     drop = jax.random.bernoulli(drop_rng, drop_prob, (b,))
-    t = self.objective.sample_time(time_rng, b, self.num_tokens)
+    if t is None:
+      t = self.objective.sample_time(time_rng, b, self.num_tokens)
     noise = jax.random.normal(noise_rng, x0.shape)
     x_t = self.objective.noisy(x0, noise, t)
     pred = self.model.apply({'params': params}, x_t, self.objective.model_time(t), batch[pipeline.TEXT_IDS],
@@ -145,14 +178,72 @@ class DiTTrainer:
             {'loss': loss, 'grad_norm': optax.global_norm(grads)})
 
   def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
-    """Loss of the EMA weights on `eval.num_batches` eval batches, with fixed noise and timesteps."""
-    dataset = pipeline.make_eval_dataset(self.config, tokenizer=self.tokenizer)
-    losses = []
-    for i, batch in enumerate(dataset):
-      if i == self.config.eval.num_batches:
+    """Eval losses of the EMA weights (see `eval_losses`) and, if `eval.num_videos`, probe scores."""
+    metrics = self.eval_losses(state)
+    if self.config.eval.get('num_videos', 0):
+      metrics.update(self.probe_scores(state.ema_params, state.extra))
+    return metrics
+
+  def eval_dataset(self, split: str | None = None, source: str | None = None) -> grain.IterDataset:
+    """One ordered pass over `split` (default `data.eval_split`) of `source` (default `eval_source`)."""
+    return pipeline.make_eval_dataset(self.config, split, tokenizer=self.tokenizer, source=source or self.eval_source)
+
+  def eval_losses(self, state: TrainState, split: str | None = None, num_batches: int | None = None,
+                  source: str | None = None, num_buckets: int | None = None) -> dict[str, float]:
+    """Loss of the EMA weights on the first `num_batches` (default `eval.num_batches`) eval batches.
+
+    'loss' draws timesteps as training does; 'loss_t<u>' fixes the noise level at the centre u
+    of each of `num_buckets` (default `eval.loss_buckets`) buckets. Batch i always uses the same noise (key i), so
+    every bucket sees the same videos and noise, and two evaluations differ only by the weights.
+    """
+    num_batches = num_batches or self.config.eval.num_batches
+    if num_buckets is None:
+      num_buckets = self.config.eval.get('loss_buckets', 0)
+    buckets = bucket_times(self.objective, num_buckets)
+    losses = {name: [] for name in ['loss'] + [n for n, _ in buckets]}
+    dtype = jnp.float32 if self.objective.kind == 'flow' else jnp.int32
+    for i, batch in enumerate(self.eval_dataset(split, source)):
+      if i == num_batches:
         break
-      losses.append(float(self._eval_loss(state.ema_params, state, model_inputs(batch), jax.random.key(i))))
-    return {'loss': float(np.mean(losses))}
+      inputs, key = model_inputs(batch), jax.random.key(i)
+      b = len(batch[pipeline.TEXT_IDS])
+      drawn = self.objective.sample_time(jax.random.fold_in(key, 1), b, self.num_tokens)
+      for name, t in [('loss', drawn)] + [(n, jnp.full((b,), t, dtype)) for n, t in buckets]:
+        losses[name].append(float(self._eval_loss(state.ema_params, state, inputs, key, t=jnp.asarray(t, dtype))))
+    if not losses['loss']:
+      raise ValueError(f'The {source or self.eval_source!r} eval data gave no full batch of '
+                       f'{self.config.data.batch_size} videos.')
+    return {name: float(np.mean(v)) for name, v in losses.items()}
+
+  def generator(self, params: Any, extra: Any) -> Any:
+    """A VideoGenerator on these weights (built once, then given new weights)."""
+    from vidgen.generation import VideoGenerator  # pylint: disable=g-import-not-at-top (it imports this module)
+    if self._generator is None:
+      self._generator = VideoGenerator(self.model, params, extra, self.config, self.tokenizer, self.vae,
+                                       self.vae_params)
+    else:
+      self._generator.set_weights(params, extra)
+    return self._generator
+
+  def probe_scores(self, params: Any, extra: Any) -> dict[str, float]:
+    """World probe scores ('probe/<metric>') of videos sampled for the first `eval.num_videos` eval prompts.
+
+    Sampled with `eval.sample_steps` steps, the run's guidance and sampler, and the config
+    seed, in batches of PROBE_BATCH (as `vidgen.evaluate` samples): the same prompts and noise
+    at every evaluation.
+    """
+    from vidgen.eval import world_metrics  # pylint: disable=g-import-not-at-top
+    from vidgen.generation import Settings  # pylint: disable=g-import-not-at-top
+    records = world_metrics.prompt_records(self.config.data, self.config.data.eval_split, self.config.seed,
+                                           self.config.eval.num_videos)
+    generator = self.generator(params, extra)
+    settings = Settings(seed=self.config.seed, steps=self.config.eval.get('sample_steps') or None)
+    videos = []
+    for start in range(0, len(records), PROBE_BATCH):
+      prompts = [r['caption'] for r in records[start:start + PROBE_BATCH]]
+      videos.extend(generator.generate(prompts, settings))
+    summary = world_metrics.summarize(world_metrics.score_videos(videos, records))
+    return world_metrics.flat(summary, prefix='probe/')
 
 
 def new_state(model: TextToVideo, optimizer: optax.GradientTransformation, rng: jax.Array,
@@ -168,6 +259,25 @@ def new_state(model: TextToVideo, optimizer: optax.GradientTransformation, rng: 
                     ema_params=params, extra=extra)
 
 
+def resolve_vae_workdir(vae_workdir: str, dit_workdir: str) -> str:
+  """The VAE run a DiT run names, found from any current directory.
+
+  A run saves `vae_workdir` as it was given, often relative to where training started (the
+  quickstart saves `runs/quickstart/vae`); evaluating from elsewhere then finds it under one
+  of the DiT workdir's parents.
+  """
+  if os.path.isabs(vae_workdir) or os.path.exists(os.path.join(vae_workdir, 'config.json')):
+    return vae_workdir
+  parent = os.path.abspath(dit_workdir)
+  while True:
+    candidate = os.path.join(parent, vae_workdir)
+    if os.path.exists(os.path.join(candidate, 'config.json')):
+      return candidate
+    if os.path.dirname(parent) == parent:
+      return vae_workdir  # not found: load_vae names the missing path
+    parent = os.path.dirname(parent)
+
+
 def load_dit(workdir: str) -> tuple[TextToVideo, Any, dict[str, Any], ml_collections.ConfigDict, Tokenizer]:
   """The EMA DiT of a trained run: (model, params, latent stats, the run's config, tokenizer)."""
   config = config_lib.read_saved_config(workdir)
@@ -179,6 +289,7 @@ def load_dit(workdir: str) -> tuple[TextToVideo, Any, dict[str, Any], ml_collect
   tokenizer = Tokenizer.load(tokenizer_path)
   if not config.vae_workdir:
     raise checkpoint_lib.CheckpointError(f'{workdir}/config.json names no vae_workdir.')
+  config.vae_workdir = resolve_vae_workdir(config.vae_workdir, workdir)
   latent_channels = config_lib.read_saved_config(config.vae_workdir).vae.latent_channels
   model = build_model(config, tokenizer.vocab_size, latent_channels)
   optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)

@@ -1,0 +1,67 @@
+"""The world feature net: trains deterministically, loads with its hash checked, embeds per video."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from vidgen import config_lib
+from vidgen.data import world
+from vidgen.eval import features, train_features
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp('features'))
+  info = train_features.train_features(config_lib.load_config('experiments/configs/world_features.py:tiny'), out,
+                                       verbose=False)
+  return out, info
+
+
+def test_training_is_deterministic_and_saves_what_the_report_names(trained, tmp_path):
+  out, info = trained
+  again = train_features.train_features(config_lib.load_config('experiments/configs/world_features.py:tiny'),
+                                        str(tmp_path), verbose=False)
+  assert again['params_sha256'] == info['params_sha256']
+  saved = json.load(open(os.path.join(out, 'features.json')))
+  assert saved['feature_dim'] == 32 and 0.0 <= saved['accuracy']['mean'] <= 1.0
+  assert set(saved['accuracy']) >= {'background', 'color_present', 'color_direction', 'mean'}
+
+
+def test_embed_is_per_video_and_deterministic(trained):
+  out, _ = trained
+  extractor = features.FeatureExtractor(out)
+  config = config_lib.load_config('experiments/configs/world_features.py:tiny')
+  source = world.make_source(config.data, 'eval', 0)
+  videos = np.stack([source[i]['frames'] for i in range(5)])
+  a = extractor.embed(videos, batch_size=2)
+  b = extractor.embed(videos[::-1], batch_size=5)[::-1]  # other batches, other order: same features
+  assert a.shape == (5, 32) and a.dtype == np.float32
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(a[0], a[1])
+  assert extractor.sha256[:12] in extractor.description
+
+
+def test_a_changed_weights_file_and_a_missing_net_are_clear_errors(trained, tmp_path):
+  out, _ = trained
+  with pytest.raises(FileNotFoundError, match='train_features'):
+    features.FeatureExtractor(str(tmp_path))
+  for name in ('features.json', 'params.msgpack'):
+    with open(os.path.join(out, name), 'rb') as src, open(tmp_path / name, 'wb') as dst:
+      dst.write(src.read())
+  with open(tmp_path / 'params.msgpack', 'ab') as f:
+    f.write(b'\0')
+  with pytest.raises(ValueError, match='does not match the hash'):
+    features.FeatureExtractor(str(tmp_path))
+
+
+def test_labels_of_a_record():
+  config = config_lib.load_config('experiments/configs/world.py:physics')
+  record = world.make_source(config.data, 'eval', 0)[3]
+  labels = features.record_labels(record)
+  present = np.nonzero(labels['color_present'])[0]
+  assert len(present) == record['num_objects']
+  assert all(labels['color_shape'][c] >= 0 for c in present)
+  assert (labels['color_shape'] >= 0).sum() == len(present)
+  assert 0 <= labels['pan'] < len(features.PAN_CLASSES)

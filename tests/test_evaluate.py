@@ -1,0 +1,96 @@
+"""vidgen.evaluate on a tiny trained run: the files it writes, a report that names every metric, comparisons."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from vidgen import config_lib, evaluate
+from vidgen.eval import world_metrics
+from vidgen.generation import Settings
+
+
+@pytest.fixture(scope='module')
+def evaluation(tiny_dit_run, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp('evaluation'))
+  features_dir = str(tmp_path_factory.mktemp('features'))
+  results = evaluate.evaluate_run(
+      tiny_dit_run, num_videos=2, settings=Settings(steps=2, seed=3), batch_size=2, out_dir=out,
+      features_dir=features_dir, features_config=config_lib.load_config('experiments/configs/world_features.py:tiny'),
+      verbose=False)
+  return out, results
+
+
+def test_writes_the_report_files(evaluation):
+  out, _ = evaluation
+  for name in ('metrics.json', 'report.md', 'metrics.png', 'loss_by_noise.png', 'training.png', 'contact_sheet.png',
+               'features.npz', 'samples/00.mp4', 'samples/01.gif', 'samples/settings.json'):
+    assert os.path.exists(os.path.join(out, name)), name
+
+
+def test_every_number_in_the_json_is_in_the_report_with_how_it_was_measured(evaluation):
+  out, results = evaluation
+  saved = json.load(open(os.path.join(out, 'metrics.json')))
+  markdown = open(os.path.join(out, 'report.md')).read()
+  table_rows = {line.split('|')[1].strip() for line in markdown.splitlines() if line.startswith('|')}
+  header_cells = {c.strip() for line in markdown.splitlines() if line.startswith('|') for c in line.split('|')}
+  for row in saved['rows'].values():
+    assert row['label'] in header_cells
+    assert set(row['metrics']) == set(m.name for m in world_metrics.METRICS)
+    for name in row['metrics']:
+      assert name in table_rows, name
+  for name in saved['eval_loss']['losses']:
+    assert name in header_cells, name
+  assert 'loss_t0.05' in saved['eval_loss']['losses'] and 'loss_t0.95' in saved['eval_loss']['losses']
+  p = saved['protocol']
+  how = re.search(r'\*\*How measured\.\*\*(.*)', markdown).group(1)
+  for text in (f'{p["num_videos"]} prompts', p['split'], f'{p["sampler"]} sampler', f'{p["steps"]} steps',
+               f'guidance {p["cfg_scale"]}', f'seed {p["seed"]}', 'Intervals: 95%'):
+    assert text in how, text
+  assert p['steps'] == 2 and p['seed'] == 3 and p['checkpoint_step'] == 4
+  assert saved['features']['sha256'][:12] in markdown
+  assert saved['rows']['real']['metrics']['color']['value'] == 1.0  # real videos: the probe's truth
+
+
+def test_reference_rows_and_fvd(evaluation):
+  _, results = evaluation
+  rows = results['rows']
+  assert list(rows) == ['generated', 'real', 'vae_reconstruction', 'vae_noise']
+  for row in rows.values():
+    fvd = row['metrics']['fvd']
+    assert fvd['value'] >= 0 and fvd['method'] == 'jackknife'  # 2 videos: too few for its interval
+
+
+def test_compare_flags_runs_measured_differently(evaluation, tmp_path):
+  out, _ = evaluation
+  other = tmp_path / 'other'
+  shutil.copytree(out, other)
+  saved = json.load(open(other / 'metrics.json'))
+  saved['protocol']['steps'] = 30
+  json.dump(saved, open(other / 'metrics.json', 'w'))
+  markdown = evaluate.compare_runs([out, str(other)], str(tmp_path / 'cmp'))
+  assert 'measured differently' in markdown and 'steps' in markdown
+  for name in ('comparison.md', 'comparison.json', 'comparison.png'):
+    assert os.path.exists(tmp_path / 'cmp' / name)
+  for metric in world_metrics.METRICS:
+    assert f'| {metric.name} ' in markdown
+  same = evaluate.compare_runs([out, out], str(tmp_path / 'same'))
+  assert 'measured differently' not in same
+
+
+def test_cli_compare_and_its_errors(evaluation, tmp_path):
+  out, _ = evaluation
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  run = lambda *args: subprocess.run([sys.executable, '-m', 'vidgen.evaluate', *args], capture_output=True, text=True,
+                                     env=env)
+  ok = run('--compare', out, out, '--out', str(tmp_path / 'cmp'))
+  assert ok.returncode == 0, ok.stderr
+  assert '| adherence' in ok.stdout and os.path.exists(tmp_path / 'cmp' / 'comparison.md')
+  one = run('--compare', out)
+  assert one.returncode != 0 and 'at least two runs' in one.stderr
+  with pytest.raises(FileNotFoundError, match='python -m vidgen.evaluate --workdir'):
+    evaluate.compare_runs([out, str(tmp_path)], str(tmp_path / 'cmp2'))
