@@ -31,6 +31,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.text.update(width=768, depth=6, heads=12, dtype='bfloat16')
   config.optim.update(lr=1e-4, warmup_steps=1000, weight_decay=0.0, ema_decay=0.9999)
   config.train.update(num_steps=400_000, log_every=100, eval_every=5000, checkpoint_every=2000)
+  config.eval.num_videos = 0  # the world probe needs world prompts; real data has eval losses only
   config.parallel.ici.update(data=1, fsdp=-1)
   config.parallel.rules = 'fsdp'
   if arg == 'tiny':  # same structure, 2 layers: for the compile test
