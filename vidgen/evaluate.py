@@ -31,7 +31,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from vidgen import sample
+from vidgen import paths, sample
 from vidgen.data import video_io
 from vidgen.eval import frechet, run_report, train_features, world_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
@@ -98,7 +98,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   lap = lambda: log(f'  {time.time() - start:.0f}s so far', flush=True)
   out_dir = out_dir or os.path.join(workdir, 'evaluation', split)
   samples_dir = samples_dir or os.path.join(out_dir, 'samples')
-  os.makedirs(out_dir, exist_ok=True)
+  paths.makedirs(out_dir)
   model, params, extra, config, _ = dit_trainer.load_dit(workdir)
   trainer = dit_trainer.DiTTrainer(config, workdir)
   del model  # the trainer builds the same model around the same tokenizer
@@ -143,7 +143,8 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   for name in ROWS:
     compared = features['real_other'] if name == 'real' else features[name]
     rows[name]['fvd'] = frechet.frechet_with_interval(compared, features['real'])
-  np.savez(os.path.join(out_dir, 'features.npz'), **features)
+  with paths.open_file(os.path.join(out_dir, 'features.npz'), 'wb') as f:
+    np.savez(f, **features)
 
   lap()
   log('[4/4] eval loss by noise level on the same held-out videos', flush=True)
@@ -188,14 +189,14 @@ def find_metrics(path: str, split: str = 'eval') -> str:
                           f'--split {split}` first (it writes {path}/evaluation/{split}/metrics.json).')
 
 
-def compare_runs(paths: Sequence[str], out_dir: str, split: str = 'eval') -> str:
-  """Writes comparison.md/.json/.png for the evaluated runs at `paths`; returns the markdown."""
-  if len(paths) < 2:
+def compare_runs(run_paths: Sequence[str], out_dir: str, split: str = 'eval') -> str:
+  """Writes comparison.md/.json/.png for the evaluated runs at `run_paths`; returns the markdown."""
+  if len(run_paths) < 2:
     raise ValueError('--compare needs at least two runs (workdirs or metrics.json files).')
   runs = {}
-  for path in paths:
+  for path in run_paths:
     name = os.path.normpath(path)
-    runs[name] = json.load(open(find_metrics(path, split)))
+    runs[name] = json.load(paths.open_file(find_metrics(path, split)))
   return run_report.write_comparison(runs, out_dir)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import ml_collections
 from absl import app, flags
 
-from vidgen import config_lib, evaluate
+from vidgen import config_lib, evaluate, paths
 from vidgen.data import encode_latents
 from vidgen.eval import run_report
 from vidgen.generation import Settings
@@ -42,8 +42,8 @@ def _stage(number: int, text: str) -> float:
 def cache_latents(config: ml_collections.ConfigDict, vae_dir: str, out: str, num_videos: int) -> str:
   """Encodes the first `num_videos` training videos once; returns the shards' glob pattern."""
   summary_path = os.path.join(out, 'train.json')
-  if os.path.exists(summary_path):
-    summary = json.load(open(summary_path))
+  if paths.exists(summary_path):
+    summary = json.load(paths.open_file(summary_path))
     if summary['num_records'] == num_videos and summary.get('vae_workdir') == os.path.abspath(vae_dir):
       print(f'  found {num_videos} cached latents in {out}')
       return summary['pattern']
@@ -63,7 +63,7 @@ def dit_config(config: ml_collections.ConfigDict, vae_dir: str, pattern: str) ->
 def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Runs (or resumes) every stage in `workdir`; returns the evaluation (what evaluation/metrics.json holds)."""
   start = time.time()
-  os.makedirs(workdir, exist_ok=True)
+  paths.makedirs(workdir)
   config_lib.save_config(config, workdir)
   vae_dir, dit_dir = os.path.join(workdir, 'vae'), os.path.join(workdir, 'dit')
 
@@ -92,7 +92,7 @@ def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str,
   table = run_report.summary_table(results)
   how = run_report.how_measured(results['protocol'])
   print(table + '\n\n' + how)
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
+  with paths.open_file(os.path.join(workdir, 'report.md'), 'w') as f:
     f.write(f'# Quickstart\n\n{table}\n\n{how}\n\nThe full report, with every metric, plots and samples: '
             f'evaluation/report.md\n')
   print(f'\nDone in {(time.time() - start) / 60:.1f} min. Samples in {os.path.join(workdir, "samples")}; '

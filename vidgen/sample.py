@@ -19,6 +19,7 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
+from vidgen import paths
 from vidgen.data import video_io
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.generation import Settings, VideoGenerator
@@ -30,9 +31,9 @@ def read_prompts(prompts: Sequence[str], prompts_file: str | None) -> list[str]:
   """Prompts from flags and/or a file (one per line; blank lines and # comments skipped)."""
   out = list(prompts or [])
   if prompts_file:
-    if not os.path.exists(prompts_file):
+    if not paths.exists(prompts_file):
       raise FileNotFoundError(f'--prompts_file {prompts_file} does not exist.')
-    with open(prompts_file) as f:
+    with paths.open_file(prompts_file) as f:
       out += [line.strip() for line in f if line.strip() and not line.lstrip().startswith('#')]
   if not out:
     raise app.UsageError('Give at least one --prompt "..." or a --prompts_file.')
@@ -47,7 +48,7 @@ def sample_to_files(generator: VideoGenerator, prompts: Sequence[str], settings:
     The videos, uint8 [T, H, W, 3] each, in prompt order.
   """
   settings = generator.resolve(settings)
-  os.makedirs(out_dir, exist_ok=True)
+  paths.makedirs(out_dir)
   videos = []
   for start in range(0, len(prompts), batch_size):
     chunk = prompts[start:start + batch_size]
@@ -55,16 +56,16 @@ def sample_to_files(generator: VideoGenerator, prompts: Sequence[str], settings:
                     disable=not show_progress)
     videos.extend(generator.generate(chunk, settings, progress=lambda i, n: bar.update(1)))
     bar.close()
-  paths = []
+  files = []
   for i, video in enumerate(videos):
     for ext in ('mp4', 'gif'):
-      paths.append(os.path.join(out_dir, f'{i:02d}.{ext}'))
-      video_io.write_video(paths[-1], video, generator.config.data.fps)
+      files.append(os.path.join(out_dir, f'{i:02d}.{ext}'))
+      video_io.write_video(files[-1], video, generator.config.data.fps)
   save_contact_sheet(os.path.join(out_dir, 'contact_sheet.png'), videos, prompts)
-  with open(os.path.join(out_dir, 'settings.json'), 'w') as f:
-    json.dump({'workdir': os.path.abspath(generator.workdir), 'prompts': list(prompts),
+  with paths.open_file(os.path.join(out_dir, 'settings.json'), 'w') as f:
+    json.dump({'workdir': generator.workdir if paths.is_remote(generator.workdir) else os.path.abspath(generator.workdir), 'prompts': list(prompts),
                **dataclasses.asdict(settings), 'fps': generator.config.data.fps,
-               'files': [os.path.basename(p) for p in paths]}, f, indent=2)
+               'files': [os.path.basename(p) for p in files]}, f, indent=2)
   return videos
 
 

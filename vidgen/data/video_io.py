@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from vidgen import paths
+
 VIDEO_EXTENSIONS = ('.mp4', '.webm', '.gif')
 
 # Constant-quality settings: near-lossless for the small videos vidgen makes, still small files.
@@ -53,9 +55,6 @@ def validate_frames(frames: Any, name: str = 'frames') -> np.ndarray:
 
 def _check_path(path: str | os.PathLike, for_writing: bool) -> tuple[str, str]:
   path = os.fspath(path)
-  if '://' in path:
-    raise ValueError(f'{path!r}: video files are read and written on the local disk only; copy the file '
-                     'locally first (or export the dataset to ArrayRecord shards with vidgen.data.export).')
   ext = os.path.splitext(path)[1].lower()
   if ext not in VIDEO_EXTENSIONS:
     verb = 'write' if for_writing else 'read'
@@ -74,13 +73,11 @@ def write_video(path: str | os.PathLike, frames: Any, fps: float) -> None:
   fps = float(fps)
   if not math.isfinite(fps) or fps <= 0:
     raise ValueError(f'fps must be a positive number; got {fps} (writing {path!r}).')
-  parent = os.path.dirname(path)
-  if parent:
-    os.makedirs(parent, exist_ok=True)
-  if ext == '.gif':
-    _write_gif(path, frames, fps)
-  else:
-    _write_ffmpeg(path, frames, fps, ext)
+  with paths.local_for_writing(path) as local:  # ffmpeg and Pillow write local files
+    if ext == '.gif':
+      _write_gif(local, frames, fps)
+    else:
+      _write_ffmpeg(local, frames, fps, ext)
 
 
 def _write_ffmpeg(path: str, frames: np.ndarray, fps: float, ext: str) -> None:
@@ -119,7 +116,7 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
   """Reads a video file into (uint8 [T, H, W, 3] frames, fps).
 
   Args:
-    path: an .mp4, .webm or .gif file on the local disk.
+    path: an .mp4, .webm or .gif file, local or remote (gs://; copied to a local file first).
     max_frames: read at most this many frames from the start (decoding stops early).
 
   Raises:
@@ -129,10 +126,11 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
   path, ext = _check_path(path, for_writing=False)
   if max_frames is not None and max_frames < 1:
     raise ValueError(f'max_frames must be None or at least 1; got {max_frames}.')
-  if not os.path.isfile(path):
+  if not (paths.exists(path) if paths.is_remote(path) else os.path.isfile(path)):
     raise FileNotFoundError(f'No video file at {path!r}.')
   try:
-    frames, fps = _read_gif(path, max_frames) if ext == '.gif' else _read_ffmpeg(path, max_frames)
+    with paths.local_for_reading(path) as local:
+      frames, fps = _read_gif(local, max_frames) if ext == '.gif' else _read_ffmpeg(local, max_frames)
   except VideoReadError:
     raise
   except Exception as e:  # ffmpeg and Pillow raise many types for a broken file.

@@ -8,6 +8,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from vidgen import paths
+
 
 def contact_sheet(videos: Sequence[np.ndarray], captions: Sequence[str] | None = None, *,
                   frames_per_row: int = 8, frame_size: int = 64, caption_width: int = 220) -> np.ndarray:
@@ -54,5 +56,6 @@ def contact_sheet(videos: Sequence[np.ndarray], captions: Sequence[str] | None =
 def save_contact_sheet(path: str, videos: Sequence[np.ndarray], captions: Sequence[str] | None = None,
                        **kwargs) -> str:
   """Writes `contact_sheet(...)` as a PNG and returns its path."""
-  Image.fromarray(contact_sheet(videos, captions, **kwargs)).save(path)
+  with paths.local_for_writing(path) as local:  # local or gs://
+    Image.fromarray(contact_sheet(videos, captions, **kwargs)).save(local, format='PNG')
   return path

@@ -36,6 +36,7 @@ import ml_collections
 import numpy as np
 from flax import serialization
 
+from vidgen import paths
 from vidgen.data import world
 
 PARAMS_FILE = 'params.msgpack'
@@ -135,17 +136,17 @@ class FeatureExtractor:
 
   def __init__(self, directory: str):
     info_path = os.path.join(directory, INFO_FILE)
-    if not os.path.exists(info_path):
+    if not paths.exists(info_path):
       raise FileNotFoundError(
           f'{directory} holds no world feature net ({INFO_FILE} is missing). Train one with '
           f'`python -m vidgen.eval.train_features --out {directory}`.')
     self.directory = directory
-    self.info = json.load(open(info_path))
+    self.info = json.load(paths.open_file(info_path))
     config = ml_collections.ConfigDict(self.info['config'])
     self.model = WorldClassifier(tuple(config.net.widths))
     data = config.data
     template = self.model.init(jax.random.key(0), jnp.zeros((1, data.num_frames, data.height, data.width, 3)))
-    with open(os.path.join(directory, PARAMS_FILE), 'rb') as f:
+    with paths.open_file(os.path.join(directory, PARAMS_FILE), 'rb') as f:
       raw = f.read()
     if hashlib.sha256(raw).hexdigest() != self.info['params_sha256']:
       raise ValueError(f'{directory}/{PARAMS_FILE} does not match the hash in {INFO_FILE}: the files are from '

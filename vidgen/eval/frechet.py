@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vidgen import paths
 from vidgen.eval import intervals
 
 
@@ -96,12 +97,13 @@ def frechet_with_interval(features_a: Any, features_b: Any, *, level: float = in
 
 def load_features(path: str, key: str | None = None) -> np.ndarray:
   """Features [N, D] from a .npy file, or from a .npz file (its `key`, or its only array)."""
-  if not os.path.exists(path):
+  if not paths.exists(path):
     raise FileNotFoundError(f'Feature file {path} does not exist.')
   if path.endswith('.npy'):
-    x = np.load(path)
+    with paths.open_file(path, 'rb') as f:
+      x = np.load(f)
   elif path.endswith('.npz'):
-    with np.load(path) as z:
+    with paths.open_file(path, 'rb') as f, np.load(f) as z:
       names = list(z.keys())
       if key is None:
         if len(names) != 1:

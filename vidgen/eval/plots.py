@@ -10,6 +10,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 import numpy as np  # noqa: E402
 
+from vidgen import paths  # noqa: E402
 from vidgen.eval import intervals  # noqa: E402
 
 
@@ -35,7 +36,8 @@ def metric_bars(path: str, rows: Mapping[str, Mapping[str, intervals.Estimate]],
   ax.set_title(title, fontsize=10)
   ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.0, 1.0))
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  with paths.local_for_writing(path) as local:  # local or gs://
+    fig.savefig(local, dpi=110)
   plt.close(fig)
   return path
 
@@ -50,7 +52,8 @@ def loss_by_noise(path: str, losses: Mapping[str, float], title: str) -> str:
   ax.set_title(title, fontsize=10)
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  with paths.local_for_writing(path) as local:  # local or gs://
+    fig.savefig(local, dpi=110)
   plt.close(fig)
   return path
 
@@ -82,6 +85,7 @@ def training_curves(path: str, rows: Sequence[Mapping[str, float]], title: str) 
                  transform=axes[1].transAxes)
   fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  with paths.local_for_writing(path) as local:  # local or gs://
+    fig.savefig(local, dpi=110)
   plt.close(fig)
   return path

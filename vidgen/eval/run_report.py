@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any, Mapping, Sequence
 
+from vidgen import paths
 from vidgen.eval import intervals, plots, report, world_metrics
 
 BAR_METRICS = ('adherence',) + world_metrics.ADHERENCE + ('bounce', 'consistency', 'permanence')
@@ -68,7 +69,7 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
 
 def write_report(results: Mapping[str, Any], out_dir: str, training_rows: Sequence[Mapping[str, float]] = ()) -> str:
   """Writes metrics.json, report.md and the plots into `out_dir`; returns the report's path."""
-  os.makedirs(out_dir, exist_ok=True)
+  paths.makedirs(out_dir)
   protocol = results['protocol']
   files = {'metrics': 'metrics.json', 'contact_sheet': 'contact_sheet.png', 'samples': 'samples/',
            'features': 'features.npz'}
@@ -86,7 +87,7 @@ def write_report(results: Mapping[str, Any], out_dir: str, training_rows: Sequen
   if curves:
     files['training_plot'] = os.path.basename(curves)
   results = {**results, 'files': files}
-  with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
+  with paths.open_file(os.path.join(out_dir, 'metrics.json'), 'w') as f:
     json.dump(results, f, indent=2)
 
   metrics = [m.name for m in world_metrics.METRICS]
@@ -149,7 +150,7 @@ def write_report(results: Mapping[str, Any], out_dir: str, training_rows: Sequen
       '',
   ]
   path = os.path.join(out_dir, 'report.md')
-  with open(path, 'w') as f:
+  with paths.open_file(path, 'w') as f:
     f.write('\n'.join(lines))
   return path
 
@@ -166,7 +167,7 @@ def _get(d: Mapping[str, Any], dotted: str) -> Any:
 
 def write_comparison(runs: Mapping[str, Mapping[str, Any]], out_dir: str) -> str:
   """comparison.md, .json and .png: the generated rows of several runs side by side; returns the markdown."""
-  os.makedirs(out_dir, exist_ok=True)
+  paths.makedirs(out_dir)
   columns = {name: _estimates(r['rows']['generated']) for name, r in runs.items()}
   first = next(iter(runs.values()))
   columns['real videos (first run)'] = _estimates(first['rows']['real'])
@@ -188,9 +189,9 @@ def write_comparison(runs: Mapping[str, Mapping[str, Any]], out_dir: str) -> str
   markdown = '\n'.join(lines)
   plots.metric_bars(os.path.join(out_dir, 'comparison.png'), columns, BAR_METRICS,
                     'Generated videos of each run (95% intervals)')
-  with open(os.path.join(out_dir, 'comparison.md'), 'w') as f:
+  with paths.open_file(os.path.join(out_dir, 'comparison.md'), 'w') as f:
     f.write(markdown)
-  with open(os.path.join(out_dir, 'comparison.json'), 'w') as f:
+  with paths.open_file(os.path.join(out_dir, 'comparison.json'), 'w') as f:
     json.dump({'runs': {n: {'protocol': r['protocol'], 'features': r.get('features'),
                             'generated': r['rows']['generated']['metrics']} for n, r in runs.items()},
                'differences': differ}, f, indent=2)

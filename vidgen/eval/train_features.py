@@ -24,7 +24,7 @@ import optax
 from absl import app, flags
 from flax import serialization
 
-from vidgen import config_lib
+from vidgen import config_lib, paths
 from vidgen.data import world
 from vidgen.eval import features as features_lib
 from vidgen.train import optimizer as optimizer_lib
@@ -102,9 +102,9 @@ def train_features(config: ml_collections.ConfigDict, out: str, verbose: bool = 
   acc = accuracy({k: np.concatenate([l[k] for l in logits]) for k in logits[0]},
                  {k: np.concatenate([l[k] for l in labels]) for k in labels[0]})
 
-  os.makedirs(out, exist_ok=True)
+  paths.makedirs(out)
   raw = serialization.to_bytes(params)
-  with open(os.path.join(out, features_lib.PARAMS_FILE), 'wb') as f:
+  with paths.open_file(os.path.join(out, features_lib.PARAMS_FILE), 'wb') as f:
     f.write(raw)
   info = {
       'config': json.loads(config.to_json_best_effort()),
@@ -115,7 +115,7 @@ def train_features(config: ml_collections.ConfigDict, out: str, verbose: bool = 
       'accuracy_on': f'{config.eval.num_videos} world eval-split videos',
       'train_seconds': round(time.time() - start, 1),
   }
-  with open(os.path.join(out, features_lib.INFO_FILE), 'w') as f:
+  with paths.open_file(os.path.join(out, features_lib.INFO_FILE), 'w') as f:
     json.dump(info, f, indent=2)
   if verbose:
     print(f'Saved to {out}: held-out accuracy ' + ', '.join(f'{k} {v:.3f}' for k, v in acc.items()))
@@ -125,7 +125,7 @@ def train_features(config: ml_collections.ConfigDict, out: str, verbose: bool = 
 def load_or_train(directory: str, config: ml_collections.ConfigDict | str | None = None
                   ) -> features_lib.FeatureExtractor:
   """The feature net in `directory`; trained there first (from `config`: a ConfigDict or config file) if absent."""
-  if not os.path.exists(os.path.join(directory, features_lib.INFO_FILE)):
+  if not paths.exists(os.path.join(directory, features_lib.INFO_FILE)):
     config = config or DEFAULT_CONFIG
     print(f'No world feature net in {directory}: training one (about 6 min on a 2-core CPU at the default config); '
           'later evaluations reuse it.', flush=True)

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from vidgen import config_lib
+from vidgen import config_lib, paths
 from vidgen.data import pipeline
 from vidgen.data.tokenizer import Tokenizer
 from vidgen.diffusion import objectives
@@ -266,12 +266,12 @@ def resolve_vae_workdir(vae_workdir: str, dit_workdir: str) -> str:
   quickstart saves `runs/quickstart/vae`); evaluating from elsewhere then finds it under one
   of the DiT workdir's parents.
   """
-  if os.path.isabs(vae_workdir) or os.path.exists(os.path.join(vae_workdir, 'config.json')):
+  if os.path.isabs(vae_workdir) or paths.exists(os.path.join(vae_workdir, 'config.json')):
     return vae_workdir
   parent = os.path.abspath(dit_workdir)
   while True:
     candidate = os.path.join(parent, vae_workdir)
-    if os.path.exists(os.path.join(candidate, 'config.json')):
+    if paths.exists(os.path.join(candidate, 'config.json')):
       return candidate
     if os.path.dirname(parent) == parent:
       return vae_workdir  # not found: load_vae names the missing path
@@ -284,7 +284,7 @@ def load_dit(workdir: str) -> tuple[TextToVideo, Any, dict[str, Any], ml_collect
   if config.get('model') != 'dit':
     raise checkpoint_lib.CheckpointError(f'{workdir} is not a DiT run (config.json has model={config.get("model")!r}).')
   tokenizer_path = os.path.join(workdir, 'tokenizer.model')
-  if not os.path.exists(tokenizer_path):
+  if not paths.exists(tokenizer_path):
     raise checkpoint_lib.CheckpointError(f'{tokenizer_path} is missing: the run saved no tokenizer.')
   tokenizer = Tokenizer.load(tokenizer_path)
   if not config.vae_workdir:
