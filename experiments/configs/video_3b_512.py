@@ -2,13 +2,14 @@
 
 Latents 17×64×64×16 (VAE 4×8×8, 16 channels), patch 1×2×2: 17,408 tokens per video, so the
 token axis is split over `sequence` (rules fsdp_sequence: each chip keeps its queries, keys and
-values are all-gathered) and every block is rematerialised. Depth 32, width 2048, 16 heads.
+values are all-gathered; parameters are sharded over fsdp × sequence) and every block is
+rematerialised. Depth 32, width 2048, 16 heads.
 
 Compile ahead of time for a slice (no TPU needed):
   python -m vidgen.tools.compile --config experiments/configs/video_3b_512.py --topology v5p-256
 Measured by the compile tool (experiments/tpu/RESULTS.md), v5p-256 (128 chips), fsdp 16 ×
-sequence 8, global batch 16: 3.11B parameters, 12.4 GB per chip of 102 GB (fits); roofline
-step 592 ms (HBM bound), implied MFU 20% (XLA's own estimate is unusable for this step).
+sequence 8, global batch 16: 3.11B parameters, 7.46 GB per chip of 102 GB (fits); roofline
+step 561 ms (HBM bound), implied MFU 21% (XLA's own estimate is unusable for this step).
 """
 
 import ml_collections

@@ -65,7 +65,7 @@ def test_presets_split_what_they_say(results):
   assert dit['fsdp']['planned']['opt_state/1/0/mu/denoiser/blocks/mlp/fc1/dense/kernel'] == "(None, 'fsdp', None)"
   assert dit['fsdp_tensor']['planned'][fc1] == "(None, 'fsdp', 'tensor')"
   assert dit['fsdp_tensor']['planned'][query] == "(None, 'fsdp', 'tensor', None)"
-  assert dit['fsdp_sequence']['planned'] == dit['fsdp']['planned']  # sequence splits activations only
+  assert dit['fsdp_sequence']['planned'][fc1] == "(None, ('fsdp', 'sequence'), None)"
 
 
 def test_golden_shardings(results):

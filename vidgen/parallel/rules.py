@@ -10,7 +10,7 @@ change one mapping without restating a preset. A name no rule maps is not sharde
 | data_parallel   | replicated                           | batch over data × fsdp                 |
 | fsdp            | `embed` dim over fsdp                | batch over data × fsdp                 |
 | fsdp_tensor     | + heads / mlp / vocab over tensor    | + heads and MLP width over tensor      |
-| fsdp_sequence   | as fsdp                              | + video tokens over sequence; attention |
+| fsdp_sequence   | `embed` dim over fsdp × sequence     | + video tokens over sequence; attention |
 |                 |                                      |   gathers the keys/values of all tokens |
 """
 
@@ -22,6 +22,9 @@ LogicalRules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 
 _BATCH = (('activation_batch', ('data', 'fsdp')),)
 _FSDP = (('embed', 'fsdp'),)  # every large kernel has one `embed` dim (in or out)
+# With the tokens split over `sequence`, its devices hold the same parameters: shard those too
+# (gathered per layer, as FSDP does), so state memory falls with fsdp × sequence.
+_FSDP_OVER_SEQUENCE = (('embed', ('fsdp', 'sequence')),)
 _TENSOR = (
     ('heads', 'tensor'), ('mlp', 'tensor'), ('vocab', 'tensor'),
     ('activation_heads', 'tensor'), ('activation_mlp', 'tensor'),
@@ -35,7 +38,7 @@ PRESETS: dict[str, LogicalRules] = {
     'data_parallel': _BATCH,
     'fsdp': _BATCH + _FSDP,
     'fsdp_tensor': _BATCH + _FSDP + _TENSOR,
-    'fsdp_sequence': _BATCH + _FSDP + _SEQUENCE,
+    'fsdp_sequence': _BATCH + _FSDP_OVER_SEQUENCE + _SEQUENCE,
 }
 
 
