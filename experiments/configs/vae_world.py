@@ -36,6 +36,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.loss = ml_collections.ConfigDict(dict(
       l1=1.0, l2=1.0, kl=1e-6,
       gan_weight=0.0,          # > 0 turns on the 3D patch-GAN loss (adaptive weight)
+      foreground_weight=0.0,   # > 0: pixels off the frame's background colour weigh 1 + this in the loss
       gan_start=2000,          # step the GAN loss switches on
       disc_lr=2e-4,
       disc_channels=(32, 64),

@@ -88,3 +88,11 @@ def test_load_vae_errors_name_the_problem(uninterrupted, tmp_path):
         (open(os.path.join(root, name), 'wb')).write(b'garbage')
   with pytest.raises(checkpoint_lib.CheckpointError, match='corrupt'):
     vae_trainer.load_vae(str(corrupt))
+
+
+def test_foreground_weights_mark_what_is_not_background():
+  video = np.full((1, 2, 8, 8, 3), -0.5, np.float32)  # a uniform background
+  video[:, :, 2:4, 3:5] = [0.9, -0.9, 0.1]             # a 2x2 object in both frames
+  w = np.asarray(vae_trainer.foreground_weights(video, 4.0))
+  assert w.shape == (1, 2, 8, 8, 1)
+  assert np.all(w[:, :, 2:4, 3:5] == 5.0) and w.sum() == 2 * (60 * 1.0 + 4 * 5.0)
