@@ -20,7 +20,6 @@ file) and writes one table and plot of the runs side by side.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys

@@ -4,7 +4,6 @@ import json
 import logging
 import pickle
 
-import ml_collections
 import numpy as np
 import pytest
 

@@ -21,7 +21,6 @@ without a general matrix square root (which can return complex noise):
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
