@@ -48,9 +48,7 @@ def local_for_reading(path: PathLike) -> Iterator[str]:
   if not is_remote(path):
     yield path
     return
-  source = epath.Path(path)
-  if not source.exists():
-    raise FileNotFoundError(f'No file at {path}.')
+  source = epath.Path(path)  # opening a missing file raises FileNotFoundError
   with tempfile.TemporaryDirectory(prefix='vidgen_in_') as tmp:
     local = os.path.join(tmp, os.path.basename(path))
     with source.open('rb') as src, open(local, 'wb') as dst:

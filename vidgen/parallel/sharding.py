@@ -17,7 +17,7 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 from vidgen.parallel import mesh as mesh_lib
-from vidgen.parallel.rules import LogicalRules
+from vidgen.parallel.rules import LogicalRules, mesh_axes_of
 
 _is_box = lambda x: isinstance(x, nn.Partitioned)
 
@@ -93,7 +93,6 @@ def shard_batch(batch: Mapping[str, Any], mesh: jax.sharding.Mesh) -> dict[str, 
 def check_model_dims(mesh: jax.sharding.Mesh, rules: LogicalRules, *, heads: int | None = None,
                      tokens: int | None = None) -> None:
   """Heads must split over what `activation_heads` maps to, tokens over `activation_length`'s."""
-  from vidgen.parallel.rules import mesh_axes_of
   for what, count, name in (('attention heads', heads, 'activation_heads'),
                             ('video tokens', tokens, 'activation_length')):
     axes = mesh_axes_of(rules, name)

@@ -8,6 +8,7 @@ are Google's published per-chip numbers. `devices()` needs `libtpu` (pip install
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from typing import Any
@@ -77,10 +78,7 @@ def parse(name: str) -> Topology:
     grid = [int(v) for v in size.split('x')]
     if len(grid) != chip.dims:
       raise ValueError(f'{name!r}: a {chip.name} grid has {chip.dims} dimensions, got {size}.')
-    chips = 1
-    for v in grid:
-      chips *= v
-    return Topology(name, kind, size, chips)
+    return Topology(name, kind, size, math.prod(grid))
   count = int(size)
   if count % chip.cores_per_chip:
     raise ValueError(f'{name!r}: {kind} slices are named by TensorCores, {chip.cores_per_chip} per chip; '
