@@ -7,8 +7,8 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core CPU: stages 1-3 14.5 min, evaluation +6 min once (feature net) and
-2.5 min; VAE eval PSNR 16.4 dB; generated videos: background right for 62% [50%, 73%] of
+Measured on a 2-core CPU from a fresh workdir: 19.2 min end to end (evaluation 4.5 min of it,
+feature net included); VAE eval PSNR 16.4 dB; generated videos: background right for 62% [50%, 73%] of
 64 eval prompts, colour/shape/direction 0% [0%, 6%], the same as real videos passed through
 the VAE (61% background, no objects): the VAE loses objects.
 """
