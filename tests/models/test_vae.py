@@ -1,5 +1,8 @@
 """The patch VAE: shapes, causality, chunked == whole-video, and clear errors."""
 
+import dataclasses
+
+import flax.linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +11,12 @@ import pytest
 from vidgen.models import vae as vae_lib
 
 TINY = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, channels=(8, 16, 16), num_res_blocks=1)
+# The patch design: 4×4×4 pixel-unshuffle, ConvNeXt blocks on the latent grid (one level).
+PATCH = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, patch=4, patch_t=4, channels=(16,),
+                          num_res_blocks=1, block='convnext')
+# Half by patch, half by strided convs, in time and space.
+MIXED = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, patch=2, patch_t=2, channels=(8, 16),
+                          num_res_blocks=1, block='convnext')
 
 
 def _init(config=TINY, shape=(1, 9, 16, 16, 3)):
@@ -29,8 +38,39 @@ def test_latent_shape(compression, frames, latent_frames):
   assert config.latent_shape(frames, 16, 16) == out['mean'].shape[1:]
 
 
-def test_encoder_is_causal_in_time():
-  model, params, video = _init()
+@pytest.mark.parametrize('kernel,strides', [((3, 3, 3), (1, 1, 1)), ((3, 3, 3), (2, 2, 2)), ((1, 1, 1), (1, 1, 1))])
+def test_tap_conv_equals_a_3d_conv(kernel, strides):
+  x = jax.random.normal(jax.random.key(0), (2, 7, 8, 8, 5))
+  pads = [((k - 1) // 2, k // 2) if s == 1 else (0, max(0, k - s)) for k, s in zip(kernel[1:], strides[1:])]
+  conv = vae_lib.TapConv(6, kernel, strides, pads)
+  params = conv.init(jax.random.key(1), x)
+  reference = flax.linen.Conv(6, kernel, strides=strides, padding=[(0, 0)] + pads)
+  np.testing.assert_allclose(conv.apply(params, x), reference.apply(params, x), atol=1e-5)
+
+
+@pytest.mark.parametrize('config', [PATCH, MIXED])
+def test_patch_vae_shapes(config):
+  model, params, video = _init(config, (2, 9, 16, 16, 3))
+  out = model.apply({'params': params}, video, jax.random.key(2))
+  assert out['mean'].shape == (2, 3, 4, 4, 4)
+  assert out['reconstruction'].shape == video.shape
+  image, _ = model.apply({'params': params}, video[:, :1], method=vae_lib.VAE.encode)
+  assert image.shape == (2, 1, 4, 4, 4)
+
+
+def test_convnext_blocks_start_as_the_identity():
+  """At init the ConvNeXt VAE is a linear patch autoencoder: decode is affine in the latent."""
+  model, params, video = _init(PATCH)
+  z = jax.random.normal(jax.random.key(4), (1, 3, 4, 4, 4))
+  decode = lambda z: model.apply({'params': params}, z, method=vae_lib.VAE.decode)
+  np.testing.assert_allclose(decode(2 * z) - decode(z), decode(z) - decode(0 * z), atol=1e-4)
+
+
+@pytest.mark.parametrize('config', [TINY, PATCH, MIXED])
+def test_encoder_is_causal_in_time(config):
+  model, params, video = _init(config)
+  if config.block == 'convnext':  # zero-initialised projections would hide the conv path
+    params = jax.tree_util.tree_map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(5), p.shape), params)
   changed = video.at[:, 5:].set(0.3)  # frames 5.. change: latent frames 0 (frame 0) and 1 (frames 1-4) must not
   mean, _ = model.apply({'params': params}, video, method=vae_lib.VAE.encode)
   mean2, _ = model.apply({'params': params}, changed, method=vae_lib.VAE.encode)
@@ -45,11 +85,13 @@ def test_image_is_a_one_frame_video():
   np.testing.assert_allclose(mean_video[:, :1], mean_image, atol=1e-5)
 
 
-@pytest.mark.parametrize('chunk_latents', [1, 3])
-def test_chunked_equals_whole_video(chunk_latents):
-  config = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, channels=(8, 16, 16),
-                             num_res_blocks=1, attention=True)
+@pytest.mark.parametrize('chunk_latents,config', [
+    (1, dataclasses.replace(TINY, attention=True)), (3, dataclasses.replace(TINY, attention=True)),
+    (2, PATCH), (1, MIXED)])
+def test_chunked_equals_whole_video(chunk_latents, config):
   model, params, _ = _init(config)
+  if config.block == 'convnext':
+    params = jax.tree_util.tree_map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(5), p.shape), params)
   video = jax.random.uniform(jax.random.key(3), (1, 25, 16, 16, 3), minval=-1, maxval=1)
   mean, logvar = model.apply({'params': params}, video, method=vae_lib.VAE.encode)
   decoded = model.apply({'params': params}, mean, method=vae_lib.VAE.decode)
@@ -78,6 +120,10 @@ def test_bad_config_is_a_clear_error():
     vae_lib.VAEConfig(compression=(3, 4, 4), channels=(8, 8, 8))
   with pytest.raises(ValueError, match='needs 3 entries'):
     vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8))
+  with pytest.raises(ValueError, match='patch_t=8 must be a power of two dividing ft=4'):
+    vae_lib.VAEConfig(compression=(4, 4, 4), patch_t=8, channels=(8,))
+  with pytest.raises(ValueError, match="block must be 'resnet' or 'convnext'"):
+    vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8, 8), block='unet')
 
 
 def test_compression_ratio():
