@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -20,21 +19,12 @@ import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from experiments.benchmarks.dit_step import best_time  # noqa: E402
 from vidgen.models import vae as vae_lib  # noqa: E402
 
 # (batch, frames incl. the 2 causal pad frames, height, width, channels): the vae_world VAE's
 # latent grid at batch 16, and the ResNet design's first level at batch 4.
 SHAPES = [(16, 5, 8, 8, 128), (4, 11, 16, 16, 64)]
-
-
-def _median_seconds(fn, *args, repeats: int) -> float:
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return sorted(times)[len(times) // 2]
 
 
 def main() -> None:
@@ -52,8 +42,8 @@ def main() -> None:
     for name, conv in convs.items():
       forward = jax.jit(conv.apply)
       backward = jax.jit(jax.grad(lambda p, x, conv=conv: jnp.sum(conv.apply(p, x) ** 2), argnums=(0, 1)))
-      f = _median_seconds(forward, params, x, repeats=args.repeats)
-      b = _median_seconds(backward, params, x, repeats=args.repeats)
+      f = best_time(forward, params, x, repeats=args.repeats)
+      b = best_time(backward, params, x, repeats=args.repeats)
       print(f'| {list(shape)} | {name} | {f * 1e3:.1f} | {b * 1e3:.1f} |')
 
 
