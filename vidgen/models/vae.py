@@ -140,7 +140,6 @@ class CausalConv3D(nn.Module):
   kernel: tuple[int, int, int] = (3, 3, 3)
   strides: tuple[int, int, int] = (1, 1, 1)
   dtype: Any = jnp.float32
-  zero_init: bool = False  # a residual branch's last conv: the block starts as the identity
 
   @nn.compact
   def __call__(self, x: Array, *, first: bool = True, use_cache: bool = False) -> Array:
@@ -158,28 +157,26 @@ class CausalConv3D(nn.Module):
       self.put_variable(_CACHE, 'frames', x[:, x.shape[1] - keep:])
     # Spatial padding: 'SAME' for stride 1; (0, 1) for stride 2 as in latent-diffusion VAEs.
     pads = [((k - 1) // 2, k // 2) if s == 1 else (0, max(0, k - s)) for k, s in ((kh, sh), (kw, sw))]
-    return TapConv(self.features, self.kernel, self.strides, pads, dtype=self.dtype, zero_init=self.zero_init,
-                   name='conv')(x)
+    return TapConv(self.features, self.kernel, self.strides, pads, dtype=self.dtype, name='conv')(x)
 
 
 class TapConv(nn.Module):
   """A 3D conv (no temporal padding) computed as one 2D conv over the temporal taps stacked on
-  channels: nn.Conv's parameters, init and result, 2-3× faster on CPU than XLA's 3D conv."""
+  channels: nn.Conv's parameters, init and result, about 2× faster on CPU than XLA's 3D conv
+  (experiments/benchmarks/causal_conv.py)."""
   features: int
   kernel: tuple[int, int, int]
   strides: tuple[int, int, int]
   spatial_padding: Sequence[tuple[int, int]]
   dtype: Any = jnp.float32
-  zero_init: bool = False
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     kt, kh, kw = self.kernel
     st = self.strides[0]
     b, c = x.shape[0], x.shape[-1]
-    init = nn.initializers.zeros_init() if self.zero_init else nn.initializers.lecun_normal()
-    kernel = self.param('kernel', nn.with_logical_partitioning(init, (None, None, None, 'conv_in', 'conv_out')),
-                        (kt, kh, kw, c, self.features))
+    kernel = self.param('kernel', nn.with_logical_partitioning(
+        nn.initializers.lecun_normal(), (None, None, None, 'conv_in', 'conv_out')), (kt, kh, kw, c, self.features))
     bias = self.param('bias', nn.with_logical_partitioning(nn.initializers.zeros_init(), ('conv_out',)),
                       (self.features,))
     frames = (x.shape[1] - kt) // st + 1
