@@ -26,6 +26,14 @@ def _init(config=TINY, shape=(1, 9, 16, 16, 3)):
   return model, params, video
 
 
+def _past_init(config, params):
+  """ConvNeXt blocks are the identity at init (zero projections), which would hide their convs
+  from a causality or chunking test: nudge every parameter off its init."""
+  if config.block != 'convnext':
+    return params
+  return jax.tree_util.tree_map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(5), p.shape), params)
+
+
 @pytest.mark.parametrize('compression,frames,latent_frames', [((4, 4, 4), 9, 3), ((2, 4, 4), 9, 5),
                                                               ((4, 4, 4), 1, 1), ((1, 2, 2), 3, 3)])
 def test_latent_shape(compression, frames, latent_frames):
@@ -69,8 +77,7 @@ def test_convnext_blocks_start_as_the_identity():
 @pytest.mark.parametrize('config', [TINY, PATCH, MIXED])
 def test_encoder_is_causal_in_time(config):
   model, params, video = _init(config)
-  if config.block == 'convnext':  # zero-initialised projections would hide the conv path
-    params = jax.tree_util.tree_map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(5), p.shape), params)
+  params = _past_init(config, params)
   changed = video.at[:, 5:].set(0.3)  # frames 5.. change: latent frames 0 (frame 0) and 1 (frames 1-4) must not
   mean, _ = model.apply({'params': params}, video, method=vae_lib.VAE.encode)
   mean2, _ = model.apply({'params': params}, changed, method=vae_lib.VAE.encode)
@@ -90,8 +97,7 @@ def test_image_is_a_one_frame_video():
     (2, PATCH), (1, MIXED)])
 def test_chunked_equals_whole_video(chunk_latents, config):
   model, params, _ = _init(config)
-  if config.block == 'convnext':
-    params = jax.tree_util.tree_map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(5), p.shape), params)
+  params = _past_init(config, params)
   video = jax.random.uniform(jax.random.key(3), (1, 25, 16, 16, 3), minval=-1, maxval=1)
   mean, logvar = model.apply({'params': params}, video, method=vae_lib.VAE.encode)
   decoded = model.apply({'params': params}, mean, method=vae_lib.VAE.decode)
