@@ -38,6 +38,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.text = ml_collections.ConfigDict(dict(width=128, depth=2, heads=4, mlp_ratio=4.0, dtype='float32'))
   config.diffusion = ml_collections.ConfigDict(dict(kind='flow'))  # flow | ddpm (see diffusion/objectives.py)
   config.caption_dropout = 0.1  # captions replaced by the learned null text, for guidance
+  config.first_frame_prob = 0.0  # clips whose first latent frame is given clean (image-to-video examples)
   config.optim = optimizer.optim_config(lr=5e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999)
   config.train = common.train_config(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=500)
   config.parallel = mesh.parallel_config()  # data parallel over every device; see vidgen/parallel

@@ -1,7 +1,9 @@
 """The real DiT training loop on the tiny config."""
 
 import os
+import types
 
+import jax
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from vidgen.diffusion import objectives
 from vidgen.train import dit_trainer
 from vidgen.train import metrics as metrics_lib
 from vidgen.train import trainers
+from vidgen.train.loop import model_inputs
 
 
 def test_run_writes_checkpoints_metrics_and_tokenizer(tiny_dit_run):
@@ -59,3 +62,27 @@ def test_bucket_times_span_the_noise_levels():
 def test_a_vae_run_is_not_a_dit_run(tiny_vae_run):
   with pytest.raises(dit_trainer.checkpoint_lib.CheckpointError, match='not a DiT run'):
     dit_trainer.load_dit(tiny_vae_run)
+
+
+def test_first_frame_prob_gives_the_first_latent_frame_clean(tiny_dit_run):
+  _, params, extra, config, _ = dit_trainer.load_dit(tiny_dit_run)
+  trainer = dit_trainer.DiTTrainer(config, tiny_dit_run)
+  batch = model_inputs(next(iter(trainer.dataset())))
+  state = types.SimpleNamespace(extra=extra)
+  rng = jax.random.key(0)
+  _, none = trainer._x0_and_masks(state, batch, rng, 0.0)
+  _, first = trainer._x0_and_masks(state, batch, rng, 1.0)
+  assert not np.asarray(none).any()
+  assert np.asarray(first[:, 0]).all() and not np.asarray(first[:, 1:]).any()
+  # The clean first frame reaches the model: the loss on the frames after it changes.
+  t = np.full((first.shape[0],), 0.9, np.float32)
+  losses = [float(trainer.loss_fn(params, state, batch, rng, drop_prob=0.0, first_frame_prob=p, t=t))
+            for p in (0.0, 1.0)]
+  assert all(np.isfinite(losses)) and losses[0] != losses[1]
+
+
+def test_first_frame_prob_outside_zero_one_is_a_clear_error(tiny_vae_run):
+  config = config_lib.load_config('experiments/configs/dit_world.py:tiny', {
+      'vae_workdir': tiny_vae_run, 'first_frame_prob': 1.5})
+  with pytest.raises(config_lib.ConfigError, match='first_frame_prob=1.5 is a probability'):
+    trainers.make_trainer(config)

@@ -85,6 +85,9 @@ class DiTTrainer:
           f'eval.num_videos={config.eval.num_videos} scores sampled videos with the world probe, which needs world '
           f'prompts and truth, but the eval data is {self.eval_source!r}. Set eval.data_source=world (when the '
           'run trains on world videos or their cached latents) or eval.num_videos=0.')
+    if not 0.0 <= config.get('first_frame_prob', 0.0) <= 1.0:
+      raise config_lib.ConfigError(f'first_frame_prob={config.first_frame_prob} is a probability: set it in [0, 1] '
+                                   '(0: text-to-video only; 0.3: 30% of clips are image-to-video examples).')
     data = config.data
     if vae is None:
       self.vae, self.vae_params = vae_from_config(config)
@@ -146,17 +149,27 @@ class DiTTrainer:
     return state.replace(extra={'latent_shift': jnp.asarray(stats['shift']),
                                 'latent_scale': jnp.asarray(stats['scale'])})
 
-  def _x0_and_masks(self, state, batch, rng):
+  def _x0_and_masks(self, state, batch, rng, first_frame_prob=0.0):
+    """Normalised latents x0 [B, T, h, w, C] and the mask [B, T] of latent frames given clean.
+
+    With probability `first_frame_prob` a clip's first latent frame is given clean (an
+    image-to-video example): the loss on the frames after it then depends on the motion the
+    caption names, a far stronger signal for motion than denoising every frame at once.
+    """
+    latent_rng, mask_rng = jax.random.split(rng)
     mean, logvar = self._latent_posterior(batch)
-    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mean.shape)
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(latent_rng, mean.shape)
     x0 = (z - state.extra['latent_shift']) * state.extra['latent_scale']
-    cond_mask = jnp.zeros(x0.shape[:2], bool)
+    b, frames = x0.shape[:2]
+    cond_mask = jnp.zeros((b, frames), bool)
+    if first_frame_prob > 0 and frames > 1:
+      cond_mask = cond_mask.at[:, 0].set(jax.random.bernoulli(mask_rng, first_frame_prob, (b,)))
     return x0, cond_mask
 
-  def loss_fn(self, params, state, batch, rng, *, drop_prob, t=None):
+  def loss_fn(self, params, state, batch, rng, *, drop_prob, first_frame_prob=0.0, t=None):
     """The objective's loss; `t` [B] fixes the timesteps (default: drawn as in training)."""
     latent_rng, drop_rng, time_rng, noise_rng = jax.random.split(rng, 4)
-    x0, cond_mask = self._x0_and_masks(state, batch, latent_rng)
+    x0, cond_mask = self._x0_and_masks(state, batch, latent_rng, first_frame_prob)
     b = x0.shape[0]
     drop = jax.random.bernoulli(drop_rng, drop_prob, (b,))
     if t is None:
@@ -170,7 +183,8 @@ class DiTTrainer:
   def train_step(self, state: TrainState, batch: Mapping[str, Any],
                  rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
     loss, grads = jax.value_and_grad(self.loss_fn)(state.params, state, batch, rng,
-                                                   drop_prob=self.config.caption_dropout)
+                                                   drop_prob=self.config.caption_dropout,
+                                                   first_frame_prob=self.config.get('first_frame_prob', 0.0))
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = optimizer_lib.ema_update(state.ema_params, params, self.config.optim.ema_decay, state.step)

@@ -26,11 +26,35 @@ def make_optimizer(optim: ml_collections.ConfigDict, total_steps: int) -> optax.
   if optim.lr <= 0:
     raise ValueError(f'optim.lr must be > 0, got {optim.lr}.')
   decay_mask = lambda params: jax.tree_util.tree_map(lambda p: p.ndim > 1, params)
-  return optax.chain(
+  parts = [
       optax.clip_by_global_norm(optim.grad_clip) if optim.grad_clip > 0 else optax.identity(),
       optax.adamw(learning_rate_schedule(optim, total_steps), b1=optim.b1, b2=optim.b2,
                   weight_decay=optim.weight_decay, mask=decay_mask),
-  )
+  ]
+  scales = dict(optim.get('lr_scales', {}))
+  if scales:  # only then: checkpoints of runs without scales keep their optimizer-state layout
+    parts.append(scale_by_module(scales))
+  return optax.chain(*parts)
+
+
+def scale_by_module(scales: dict[str, float]) -> optax.GradientTransformation:
+  """Multiplies the updates of top-level parameter modules, e.g. {'text_encoder': 0.1}: their own learning rate.
+
+  A jointly trained text encoder can otherwise drift to whatever the denoiser uses first (colour
+  words) and flatten the rest (motion words); a smaller rate keeps its tokens apart.
+  """
+  if any(s < 0 for s in scales.values()):
+    raise ValueError(f'optim.lr_scales must be >= 0, got {scales}.')
+
+  def update(updates, state, params=None):
+    del params
+    missing = sorted(set(scales) - set(updates))
+    if missing:
+      raise ValueError(f'optim.lr_scales names {missing}, which are not top-level parameter modules; '
+                       f'the model has {sorted(updates)}.')
+    return {k: jax.tree_util.tree_map(lambda u, s=scales.get(k, 1.0): u * s, v) for k, v in updates.items()}, state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def ema_update(ema: Any, params: Any, decay: float, step: jax.Array) -> Any:
@@ -43,6 +67,8 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
   """Defaults for `config.optim`."""
   config = ml_collections.ConfigDict(dict(
       lr=1e-3, warmup_steps=100, final_lr_fraction=0.1, b1=0.9, b2=0.99, weight_decay=0.0,
-      grad_clip=1.0, ema_decay=0.999))
+      grad_clip=1.0, ema_decay=0.999,
+      lr_scales={},  # learning-rate multipliers of top-level modules, e.g. {'text_encoder': 0.1}
+  ))
   config.update(overrides)
   return config
