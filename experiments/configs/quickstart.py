@@ -7,11 +7,11 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core CPU: about 26.5 min end to end (VAE 6.1, latents 0.3, DiT 16.2,
-evaluation 3.9 with the feature net; stage times from a fresh run and one reusing its VAE);
-VAE eval PSNR 26.5 dB; on 64 eval prompts the generated videos have the right colour in 100%
-[94%, 100%] and background in 100%, direction in 25% [16%, 37%] (11% after 2,000 DiT steps):
-the DiT is still learning motion (real videos through the VAE: 95%).
+Measured on a 2-core CPU, one run from a fresh workdir: 26.9 min end to end (VAE 5.8,
+latents 0.3, DiT 16.8, evaluation 4.0 with the feature net); VAE eval PSNR 26.5 dB; on 64
+eval prompts the generated videos have the right colour in 100% [94%, 100%] and background in
+100%, direction in 22% [14%, 33%]: the DiT has not learned motion yet (real videos through
+the VAE: 95%; what was tried: experiments/ablations/README.md).
 """
 
 import ml_collections
