@@ -86,3 +86,19 @@ def test_first_frame_prob_outside_zero_one_is_a_clear_error(tiny_vae_run):
       'vae_workdir': tiny_vae_run, 'first_frame_prob': 1.5})
   with pytest.raises(config_lib.ConfigError, match='first_frame_prob=1.5 is a probability'):
     trainers.make_trainer(config)
+
+
+def test_a_moved_run_finds_its_vae_beside_it(tmp_path):
+  moved = tmp_path / 'moved'
+  for name in ('vae', 'dit'):
+    (moved / name).mkdir(parents=True)
+    (moved / name / 'config.json').write_text('{}')
+  dit_dir = str(moved / 'dit')
+  # Recorded where training ran (absolute, now gone) or relative to it: both resolve beside the DiT run.
+  assert dit_trainer.resolve_vae_workdir(str(tmp_path / 'gone' / 'vae'), dit_dir) == str(moved / 'vae')
+  assert dit_trainer.resolve_vae_workdir('runs/gone/vae', dit_dir) == str(moved / 'vae')
+  # A VAE that exists where recorded wins; one found nowhere stays as recorded (load_vae names it).
+  (tmp_path / 'other').mkdir()
+  (tmp_path / 'other' / 'config.json').write_text('{}')
+  assert dit_trainer.resolve_vae_workdir(str(tmp_path / 'other'), dit_dir) == str(tmp_path / 'other')
+  assert dit_trainer.resolve_vae_workdir(str(tmp_path / 'gone' / 'vae2'), dit_dir) == str(tmp_path / 'gone' / 'vae2')

@@ -12,6 +12,7 @@ import functools
 import os
 from typing import Any, Mapping
 
+from absl import logging
 import flax.linen as nn
 import grain
 import jax
@@ -275,22 +276,30 @@ def new_state(model: TextToVideo, optimizer: optax.GradientTransformation, rng: 
 
 
 def resolve_vae_workdir(vae_workdir: str, dit_workdir: str) -> str:
-  """The VAE run a DiT run names, found from any current directory.
+  """The VAE run a DiT run names, found from any current directory and after a move.
 
   A run saves `vae_workdir` as it was given, often relative to where training started (the
   quickstart saves `runs/quickstart/vae`); evaluating from elsewhere then finds it under one
-  of the DiT workdir's parents.
+  of the DiT workdir's parents. A run moved together with its VAE (the quickstart's `vae/`
+  beside `dit/`) finds it beside the DiT workdir, under the same folder name.
   """
-  if os.path.isabs(vae_workdir) or paths.exists(os.path.join(vae_workdir, 'config.json')):
+  if paths.exists(os.path.join(vae_workdir, 'config.json')):
     return vae_workdir
-  parent = os.path.abspath(dit_workdir)
-  while True:
-    candidate = os.path.join(parent, vae_workdir)
-    if paths.exists(os.path.join(candidate, 'config.json')):
-      return candidate
-    if os.path.dirname(parent) == parent:
-      return vae_workdir  # not found: load_vae names the missing path
-    parent = os.path.dirname(parent)
+  dit_dir = os.path.abspath(dit_workdir)
+  if not os.path.isabs(vae_workdir) and '://' not in vae_workdir:
+    parent = dit_dir
+    while True:
+      candidate = os.path.join(parent, vae_workdir)
+      if paths.exists(os.path.join(candidate, 'config.json')):
+        return candidate
+      if os.path.dirname(parent) == parent:
+        break
+      parent = os.path.dirname(parent)
+  beside = os.path.join(os.path.dirname(dit_dir), os.path.basename(os.path.normpath(vae_workdir)))
+  if paths.exists(os.path.join(beside, 'config.json')):
+    logging.warning('The VAE run %s named by %s is gone; using %s beside it.', vae_workdir, dit_workdir, beside)
+    return beside
+  return vae_workdir  # not found: load_vae names the missing path
 
 
 def load_dit(workdir: str) -> tuple[TextToVideo, Any, dict[str, Any], ml_collections.ConfigDict, Tokenizer]:
