@@ -54,13 +54,14 @@ def load_config(spec: str, overrides: Sequence[str] | dict[str, Any] = ()) -> ml
   if not isinstance(config, ml_collections.ConfigDict):
     raise ConfigError(f'{path}:get_config must return an ml_collections.ConfigDict, got {type(config).__name__}.')
   config.lock()
-  items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
+  items = overrides.items() if isinstance(overrides, dict) else (split_override(o) for o in overrides)
   for key, value in items:
     set_value(config, key, value)
   return config
 
 
-def _split_override(override: str) -> tuple[str, str]:
+def split_override(override: str) -> tuple[str, str]:
+  """'key=value' (as on the command line, `--config.` prefix allowed) → (key, value)."""
   key, sep, value = override.partition('=')
   if not sep:
     raise ConfigError(f'Override {override!r} must look like key=value, e.g. data.batch_size=4.')

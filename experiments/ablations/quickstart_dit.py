@@ -4,7 +4,7 @@
       --set diffusion.base_shift=1.386 --set diffusion.max_shift=1.386
 
 Each variant is the quickstart's DiT config (experiments/configs/quickstart.py) with the `--set`
-overrides (values read as Python literals), trained on QUICKSTART/latents with the frozen
+overrides (parsed as `--config.KEY=VALUE` is by vidgen.train), trained on QUICKSTART/latents with the frozen
 QUICKSTART/vae into OUT/NAME, then evaluated on the same 64 eval prompts, sampler and seed as
 the quickstart, with QUICKSTART/world_features for FVD. It prints one line of results and
 appends it to OUT/results.jsonl. Results of the variants tried: experiments/ablations/README.md.
@@ -13,7 +13,6 @@ appends it to OUT/results.jsonl. Results of the variants tried: experiments/abla
 from __future__ import annotations
 
 import argparse
-import ast
 import glob
 import json
 import os
@@ -24,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 from experiments.configs import quickstart  # noqa: E402
+from vidgen import config_lib  # noqa: E402
 from vidgen import evaluate  # noqa: E402
 from vidgen import quickstart as quickstart_lib  # noqa: E402
 from vidgen.generation import Settings  # noqa: E402
@@ -33,21 +33,19 @@ REPORTED = ('adherence', 'color', 'shape', 'size', 'direction', 'speed', 'fvd')
 
 
 def apply_override(config, assignment: str) -> None:
-  """KEY=VALUE on a ConfigDict; KEY is dotted, VALUE a Python literal (else a string)."""
-  key, sep, text = assignment.partition('=')
-  if not sep:
-    raise SystemExit(f'--set takes KEY=VALUE, got {assignment!r}.')
-  try:
-    value = ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    value = text
-  *path, leaf = key.split('.')
+  """--set KEY=VALUE, parsed and checked as `--config.KEY=VALUE` is. A KEY that its block lacks is
+  added first: the objective's fields (diffusion.base_shift, ...) sit in a config only when set."""
+  key, value = config_lib.split_override(assignment)
+  *parents, leaf = key.split('.')
   node = config
-  for part in path:
-    if part not in node:
-      raise SystemExit(f'--set {key}: the DiT config has no {part!r} (keys: {sorted(node.keys())}).')
-    node = node[part]
-  node[leaf] = value
+  for name in parents:
+    if name not in node:
+      break  # set_value names the missing block
+    node = node[name]
+  else:
+    if leaf not in node:
+      node[leaf] = None
+  config_lib.set_value(config, key, value)
 
 
 def main() -> None:

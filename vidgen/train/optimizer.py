@@ -46,15 +46,15 @@ def scale_by_module(scales: dict[str, float]) -> optax.GradientTransformation:
   if any(s < 0 for s in scales.values()):
     raise ValueError(f'optim.lr_scales must be >= 0, got {scales}.')
 
-  def update(updates, state, params=None):
+  def scale(updates, params=None):
     del params
     missing = sorted(set(scales) - set(updates))
     if missing:
       raise ValueError(f'optim.lr_scales names {missing}, which are not top-level parameter modules; '
                        f'the model has {sorted(updates)}.')
-    return {k: jax.tree_util.tree_map(lambda u, s=scales.get(k, 1.0): u * s, v) for k, v in updates.items()}, state
+    return {k: jax.tree_util.tree_map(lambda u, s=scales.get(k, 1.0): u * s, v) for k, v in updates.items()}
 
-  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+  return optax.stateless(scale)
 
 
 def ema_update(ema: Any, params: Any, decay: float, step: jax.Array) -> Any:
