@@ -1,7 +1,7 @@
 """DiT ablations on a quickstart run's cached latents: train a variant, score it like the quickstart.
 
   python experiments/ablations/quickstart_dit.py --quickstart runs/quickstart --name shift4 --steps 2000 \
-      --set diffusion.base_shift=1.386 --set diffusion.max_shift=1.386
+      --set diffusion.flow.base_shift=1.386 --set diffusion.flow.max_shift=1.386
 
 Each variant is the quickstart's DiT config (experiments/configs/quickstart.py) with the `--set`
 overrides (parsed as `--config.KEY=VALUE` is by vidgen.train), trained on QUICKSTART/latents with the frozen
@@ -32,22 +32,6 @@ from vidgen.train import trainers  # noqa: E402
 REPORTED = ('adherence', 'color', 'shape', 'size', 'direction', 'speed', 'fvd')
 
 
-def apply_override(config, assignment: str) -> None:
-  """--set KEY=VALUE, parsed and checked as `--config.KEY=VALUE` is. A KEY that its block lacks is
-  added first: the objective's fields (diffusion.base_shift, ...) sit in a config only when set."""
-  key, value = config_lib.split_override(assignment)
-  *parents, leaf = key.split('.')
-  node = config
-  for name in parents:
-    if name not in node:
-      break  # set_value names the missing block
-    node = node[name]
-  else:
-    if leaf not in node:
-      node[leaf] = None
-  config_lib.set_value(config, key, value)
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--quickstart', default='runs/quickstart', help='A finished quickstart workdir.')
@@ -67,7 +51,7 @@ def main() -> None:
   dit.train.update(num_steps=args.steps, eval_every=0, checkpoint_every=min(500, args.steps))
   dit.eval.num_videos = 0
   for assignment in args.overrides:
-    apply_override(dit, assignment)
+    config_lib.set_value(dit, *config_lib.split_override(assignment))
 
   workdir = os.path.join(args.out, args.name)
   start = time.time()

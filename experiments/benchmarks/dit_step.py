@@ -1,19 +1,33 @@
 """DiT training-step speed: step time, tokens/s, model FLOPs, achieved FLOP/s and MFU on this machine.
 
-  python experiments/benchmarks/dit_step.py [--sizes S,B] [--tokens 64,256] [--batch 8] [--steps 5]
+  python experiments/benchmarks/dit_step.py [--sizes S,B] [--tokens 64,256] [--tokens_per_step 2048] \
+      [--scan] [--repeats 3]
 
 MFU is measured against a matmul peak the script measures on the same machine (the best
 float32 GFLOP/s of square matmuls), so it says how much of what this CPU can do the DiT step
 uses. Model FLOPs are analytic (`vidgen.models.flops.flops_per_step`: 3 × forward matmul FLOPs,
-attention included). Then a profile: the same step's parts timed alone (attention, MLP,
-norms + modulation, the optimizer update), each forward + backward, × depth.
+attention included). The batch is `tokens_per_step / tokens` (2,048 tokens fill this 2-core
+CPU: more runs slower per token). The step is the trainer's: AdamW, params and optimizer state
+donated. Blocks run as a Python loop unless --scan (`nn.scan`, the TPU choice: on a CPU the
+scanned loop runs 10-20% slower).
+
+Then where the time goes: one step traced with the JAX profiler, XLA's ops summed by kind
+(matmuls, attention's batched matmuls, elementwise, layout copies, the optimizer). XLA runs
+independent ops side by side, so the op times add up to more than the step.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import glob
+import gzip
+import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -26,7 +40,6 @@ import optax  # noqa: E402
 
 from vidgen.models import dit as dit_lib  # noqa: E402
 from vidgen.models import flops as flops_lib  # noqa: E402
-from vidgen.models import layers  # noqa: E402
 
 TEXT_LEN = 16
 
@@ -47,7 +60,7 @@ def matmul_peak() -> float:
   for n in (512, 1024, 2048):
     a = jax.random.normal(jax.random.key(0), (n, n))
     f = jax.jit(lambda a: a @ a)
-    best = max(best, 2 * n ** 3 / best_time(f, a))
+    best = max(best, 2 * n ** 3 / best_time(f, a, repeats=10))
   return best
 
 
@@ -62,78 +75,116 @@ def train_step_fn(model, optimizer):
   def loss_fn(params, x, t, text, text_mask):
     return jnp.mean((model.apply({'params': params}, x, t, text, text_mask) - x) ** 2)
 
-  @jax.jit
   def step(params, opt_state, x, t, text, text_mask):
     grads = jax.grad(loss_fn)(params, x, t, text, text_mask)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
-  return step
+  return jax.jit(step, donate_argnums=(0, 1))  # as the trainer does: updated in place
 
 
-def part_times(config: dit_lib.DiTConfig, batch: int, tokens: int) -> dict[str, float]:
-  """Forward + backward of one block's parts alone, × depth; and the optimizer update."""
-  d, heads = config.hidden_size, config.num_heads
-  x = jax.random.normal(jax.random.key(0), (batch, tokens, d))
-  text = jax.random.normal(jax.random.key(1), (batch, TEXT_LEN, d))
-  c = jax.random.normal(jax.random.key(2), (batch, d))
-  parts = {
-      'self-attention': (layers.Attention(heads, d // heads), lambda m, p: m.apply(p, x)),
-      'cross-attention': (layers.Attention(heads, d // heads), lambda m, p: m.apply(p, x, text)),
-      'MLP': (layers.Mlp(config.mlp_ratio), lambda m, p: m.apply(p, x)),
-      'norms + adaLN': (layers.AdaLNModulation(6, d), lambda m, p: sum(
-          layers.modulate(layers.LayerNorm().apply({}, x), s, sc).sum()
-          for s, sc in zip(*[iter(m.apply(p, c))] * 2))),
-  }
-  out = {}
-  for name, (module, call) in parts.items():
-    params = module.init(jax.random.key(3), *((x, text) if name == 'cross-attention' else (c,) if
-                                               name == 'norms + adaLN' else (x,)))
-    grad = jax.jit(jax.grad(lambda p: jnp.sum(call(module, p))))
-    out[name] = best_time(grad, params) * config.num_layers
-  return out
+OP_KINDS = ('matmuls (projections, MLP, adaLN)', 'attention scores and mixing (batched matmuls)',
+            'elementwise (norms, GELU, softmax, RoPE, modulation, residuals)', 'layout copies and transposes',
+            'optimizer (AdamW) and gradient sums')
+
+
+def op_kind(fusion: str, op_name: str) -> str:
+  """Which of OP_KINDS an XLA op (its fusion name and the op_name JAX gave it) belongs to."""
+  if 'jvp(' not in op_name:  # outside the model's forward and backward
+    return OP_KINDS[4]
+  if fusion.startswith(('ynn_fusion', 'dot', 'xnn_fusion', 'onednn')):
+    return OP_KINDS[1] if re.search(r'b[a-z]*h[a-z]*,b[a-z]*->', op_name) else OP_KINDS[0]
+  if fusion.startswith(('copy', 'transpose')):
+    return OP_KINDS[3]
+  return OP_KINDS[2]
+
+
+def profile(step, args: tuple, hlo_text: str) -> dict[str, float]:
+  """Seconds of XLA op time per kind in one traced step (ops that overlap both count)."""
+  op_names = dict(re.findall(r'%([\w.-]+) = .*?op_name="([^"]*)"', hlo_text))
+  with tempfile.TemporaryDirectory() as logdir:
+    jax.profiler.start_trace(logdir)
+    jax.block_until_ready(step(*args))
+    jax.profiler.stop_trace()
+    traces = glob.glob(os.path.join(logdir, '**', '*.trace.json.gz'), recursive=True)
+    if not traces:
+      raise RuntimeError(f'The JAX profiler wrote no trace under {logdir}.')
+    with gzip.open(traces[0]) as f:
+      events = json.load(f)['traceEvents']
+  seconds = collections.Counter()
+  for event in events:
+    name = event.get('name', '')
+    if event.get('ph') == 'X' and name in op_names:
+      seconds[op_kind(name, op_names[name])] += event['dur'] / 1e6
+  return {kind: seconds[kind] for kind in OP_KINDS}
+
+
+def run_case(size: str, tokens: int, tokens_per_step: int, scan: bool, repeats: int) -> dict:
+  """Times and profiles one DiT train step; returns its row."""
+  batch = max(1, tokens_per_step // tokens)
+  config = dit_lib.DiTConfig(size=size, patch=(1, 2, 2), latent_channels=4, text_width=256, scan_layers=scan)
+  model = dit_lib.DiT(config)
+  t_, h, w = latent_grid(tokens)
+  inputs = dit_lib.example_inputs(config, batch=batch, num_frames=t_, height=h, width=w, text_len=TEXT_LEN)
+  params = nn.unbox(model.init(jax.random.key(0), inputs['x'][:1], inputs['t'][:1], inputs['text'][:1],
+                               inputs['text_mask'][:1]))['params']
+  num_params = dit_lib.count_params(params)
+  optimizer = optax.adamw(1e-4)
+  state = (params, optimizer.init(params))
+  step = train_step_fn(model, optimizer)
+  x = jax.random.normal(jax.random.key(1), inputs['x'].shape)
+  data = (x, inputs['t'], inputs['text'], inputs['text_mask'])
+  state = step(*state, *data)  # compiles
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    state = jax.block_until_ready(step(*state, *data))
+    times.append(time.perf_counter() - start)
+  hlo = step.lower(*state, *data).compile().as_text()
+  return dict(name=f'{size}/2 ({num_params / 1e6:.0f}M)', tokens=config.num_tokens(t_, h, w), batch=batch,
+              seconds=min(times), flops=flops_lib.flops_per_step(config, batch, t_, h, w, TEXT_LEN),
+              parts=profile(step, (*state, *data), hlo))
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--sizes', default='S,B')
   parser.add_argument('--tokens', default='64,256')
-  parser.add_argument('--batch', type=int, default=8)
+  parser.add_argument('--tokens_per_step', type=int, default=2048, help='batch = tokens_per_step / tokens')
+  parser.add_argument('--scan', action='store_true', help='nn.scan over blocks (default: a Python loop)')
   parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--case', help=argparse.SUPPRESS)  # SIZE:TOKENS, run in a fresh process by main
   args = parser.parse_args()
+  if args.case:
+    size, tokens = args.case.split(':')
+    print(json.dumps(run_case(size, int(tokens), args.tokens_per_step, args.scan, args.repeats)))
+    return
 
   peak = matmul_peak()
-  print(f'{os.cpu_count()} CPUs; jax {jax.__version__}; measured float32 matmul peak {peak / 1e9:.1f} GFLOP/s\n')
+  print(f'{os.cpu_count()} CPUs; jax {jax.__version__}; measured float32 matmul peak {peak / 1e9:.1f} GFLOP/s; '
+        f'blocks {"scanned" if args.scan else "in a Python loop"}; each case in a fresh process\n')
   print('| DiT | tokens | batch | step s | tokens/s | model GFLOP/step | GFLOP/s | MFU |')
   print('|---|---|---|---|---|---|---|---|')
-  profiles = []
+  rows = []
   for size in args.sizes.split(','):
-    for tokens in (int(t) for t in args.tokens.split(',')):
-      config = dit_lib.DiTConfig(size=size, patch=(1, 2, 2), latent_channels=4, text_width=256)
-      model = dit_lib.DiT(config)
-      t_, h, w = latent_grid(tokens)
-      inputs = dit_lib.example_inputs(config, batch=args.batch, num_frames=t_, height=h, width=w,
-                                      text_len=TEXT_LEN)
-      params = nn.unbox(model.init(jax.random.key(0), inputs['x'][:1], inputs['t'][:1], inputs['text'][:1],
-                                   inputs['text_mask'][:1]))['params']
-      optimizer = optax.adamw(1e-4)
-      opt_state = optimizer.init(params)
-      step = train_step_fn(model, optimizer)
-      x = jax.random.normal(jax.random.key(1), inputs['x'].shape)
-      run = lambda: step(params, opt_state, x, inputs['t'], inputs['text'], inputs['text_mask'])
-      seconds = best_time(lambda: run(), repeats=args.repeats)
-      n = config.num_tokens(t_, h, w)
-      flops = flops_lib.flops_per_step(config, args.batch, t_, h, w, TEXT_LEN)
-      print(f'| {size}/2 ({dit_lib.count_params(params) / 1e6:.0f}M) | {n} | {args.batch} | {seconds:.3f} | '
-            f'{args.batch * n / seconds:.0f} | {flops / 1e9:.1f} | {flops / seconds / 1e9:.1f} | '
-            f'{flops / seconds / peak:.0%} |', flush=True)
-      parts = part_times(config, args.batch, n)
-      parts['optimizer (AdamW)'] = best_time(jax.jit(lambda p, s: optimizer.update(p, s, p)), params, opt_state)
-      profiles.append((f'{size}/2, {n} tokens', seconds, parts))
+    for tokens in args.tokens.split(','):
+      # A fresh process per case: one run after another in the same process ran up to 10% slower.
+      command = [sys.executable, os.path.abspath(__file__), '--case', f'{size}:{tokens}', '--repeats',
+                 str(args.repeats), '--tokens_per_step', str(args.tokens_per_step)] + (['--scan'] if args.scan else [])
+      out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+      row = json.loads(out.strip().splitlines()[-1])
+      rows.append(row)
+      rate = row['flops'] / row['seconds']
+      print(f"| {row['name']} | {row['tokens']} | {row['batch']} | {row['seconds']:.3f} | "
+            f"{row['batch'] * row['tokens'] / row['seconds']:.0f} | {row['flops'] / 1e9:.1f} | {rate / 1e9:.1f} | "
+            f'{rate / peak:.0%} |', flush=True)
 
-  print('\nWhere the time goes (each part alone, forward + backward, × depth; share of the step):\n')
-  for name, seconds, parts in profiles:
-    shown = ', '.join(f'{k} {v * 1000:.0f} ms ({v / seconds:.0%})' for k, v in parts.items())
-    print(f'- {name}: step {seconds * 1000:.0f} ms; {shown}')
+  print('\nWhere the time goes (XLA op time per kind in one traced step, share of all op time):\n')
+  for row in rows:
+    parts = row['parts']
+    total = sum(parts.values())
+    shown = '; '.join(f'{k} {v / total:.0%}' for k, v in parts.items())
+    print(f"- {row['name'].split()[0]}, {row['tokens']} tokens × {row['batch']}: step {row['seconds'] * 1000:.0f} ms, "
+          f'op time {total * 1000:.0f} ms: {shown}')
 
 
 if __name__ == '__main__':

@@ -29,7 +29,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.vae = ml_collections.ConfigDict(dict(
       compression=(4, 8, 8), latent_channels=16, patch=2, channels=(128, 256, 512), num_res_blocks=2,
       attention=True, dtype='bfloat16'))
-  config.dit.update(size='XL', depth=0, width=0, heads=0, patch=(1, 2, 2), dtype='bfloat16', remat='dots')
+  config.dit.update(size='XL', depth=0, width=0, heads=0, patch=(1, 2, 2), dtype='bfloat16', remat='dots',
+                    scan_layers=True)  # 28 blocks compile once
   config.text.update(width=768, depth=6, heads=12, dtype='bfloat16')
   config.optim.update(lr=1e-4, warmup_steps=1000, weight_decay=0.0, ema_decay=0.9999)
   config.train.update(num_steps=400_000, log_every=100, eval_every=5000, checkpoint_every=2000)

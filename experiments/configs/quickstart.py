@@ -37,7 +37,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     dit.dit.update(depth=4, width=128, heads=4)
     dit.text.update(width=128, depth=2)
     dit.optim.update(lr=1e-3, warmup_steps=100)
-    dit.train.update(num_steps=5000, eval_every=2500, checkpoint_every=500)
+    dit.train.update(num_steps=5500, eval_every=2750, checkpoint_every=500)
     dit.sample.update(steps=25, cfg_scale=3.0)
   config.vae = vae
   config.dit = dit

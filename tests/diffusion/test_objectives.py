@@ -6,6 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from vidgen import config_lib
 from vidgen.diffusion import objectives
 
 SHAPE = (3, 4, 2, 2, 2)
@@ -125,3 +126,18 @@ def test_make_objective():
     objectives.make_objective({'kind': 'flow', 'shfit': 1.0})
   with pytest.raises(ValueError, match='prediction'):
     objectives.make_objective({'kind': 'ddpm', 'prediction': 'x0'})
+  with pytest.raises(ValueError, match=r'diffusion.base_shift=0.1 contradicts diffusion.flow.base_shift=0.5'):
+    objectives.make_objective({'kind': 'flow', 'base_shift': 0.1, 'flow': {'base_shift': 0.5}})
+
+
+def test_objective_config_lists_every_field_for_the_command_line():
+  config = objectives.objective_config()
+  assert objectives.make_objective(config) == objectives.RectifiedFlow()
+  config_lib.set_value(config, 'flow.base_shift', '1.4')  # as --config.diffusion.flow.base_shift=1.4 does
+  config_lib.set_value(config, 'kind', 'ddpm')
+  config_lib.set_value(config, 'ddpm.prediction', 'v')
+  assert objectives.make_objective(config) == objectives.DDPM(prediction='v')
+  config.kind = 'flow'
+  assert objectives.make_objective(config).base_shift == 1.4
+  with pytest.raises(ValueError, match='unknown'):
+    objectives.objective_config('edm')

@@ -23,7 +23,8 @@ def main(port: str, num_processes: str, process_id: str, workdir: str, vae_workd
   distributed.initialize(f'localhost:{port}', int(num_processes), int(process_id))
   config = config_lib.load_config('experiments/configs/dit_world.py:tiny', {
       'vae_workdir': vae_workdir, 'data.batch_size': 8, 'train.num_steps': 2, 'train.checkpoint_every': 2,
-      'train.eval_every': 0, 'parallel.ici.data': 1, 'parallel.ici.fsdp': -1, 'parallel.rules': 'fsdp'})
+      'train.eval_every': 0, 'parallel.ici.data': 1, 'parallel.ici.fsdp': -1, 'parallel.rules': 'fsdp',
+      'dit.scan_layers': True})  # the scanned layout: params stacked on a leading 'layers' axis
   trainer = trainers.make_trainer(config, workdir)
   first = next(iter(trainer.dataset()))  # this process's rows of the first global batch
   state = trainers.loop.run(trainer, workdir)

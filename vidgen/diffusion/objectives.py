@@ -195,7 +195,9 @@ def make_objective(config: ml_collections.ConfigDict | dict[str, Any]) -> Object
   """From {'kind': 'flow' | 'ddpm', **fields of that objective}.
 
   The fields may also sit in a sub-dict named after the kind ({'kind': 'flow', 'flow': {...},
-  'ddpm': {...}}), so one config can hold both objectives' settings. Unknown keys are an error.
+  'ddpm': {...}}, as `objective_config()` lays them out), so one config holds both objectives'
+  settings. Unknown keys, and a field set both beside and inside the sub-dict to different
+  values, are an error.
   """
   values = dict(config.items()) if hasattr(config, 'items') else dict(config)
   kind = values.pop('kind', 'flow')
@@ -205,9 +207,23 @@ def make_objective(config: ml_collections.ConfigDict | dict[str, Any]) -> Object
   nested = {k: values.pop(k) for k in list(values) if k in KINDS}
   if kind in nested:
     sub = nested[kind]
-    values.update(dict(sub.items()) if hasattr(sub, 'items') else dict(sub))
+    sub = dict(sub.items()) if hasattr(sub, 'items') else dict(sub)
+    clashes = sorted(k for k in set(sub) & set(values) if sub[k] != values[k])
+    if clashes:
+      raise ValueError(f'diffusion.{clashes[0]}={values[clashes[0]]!r} contradicts diffusion.{kind}.{clashes[0]}='
+                       f'{sub[clashes[0]]!r}: set the {kind} objective\'s fields under diffusion.{kind}.')
+    values.update(sub)
   fields = {f.name for f in dataclasses.fields(cls)}
   unknown = sorted(set(values) - fields)
   if unknown:
     raise ValueError(f'Unknown keys {unknown} for the {kind!r} objective; it takes {sorted(fields)}.')
   return cls(**values)
+
+
+def objective_config(kind: str = 'flow') -> ml_collections.ConfigDict:
+  """`config.diffusion` with every objective's defaults listed, so each can be overridden from
+  the command line (--config.diffusion.flow.base_shift=1.4, --config.diffusion.kind=ddpm)."""
+  if kind not in KINDS:
+    raise ValueError(f'diffusion kind {kind!r} is unknown; use one of {list(KINDS)}.')
+  return ml_collections.ConfigDict(dict(
+      kind=kind, **{name: dataclasses.asdict(cls()) for name, cls in KINDS.items()}))
