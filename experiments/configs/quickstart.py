@@ -7,11 +7,11 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core CPU, one run from a fresh workdir: 26.9 min end to end (VAE 5.8,
-latents 0.3, DiT 16.8, evaluation 4.0 with the feature net); VAE eval PSNR 26.5 dB; on 64
-eval prompts the generated videos have the right colour in 100% [94%, 100%] and background in
-100%, direction in 22% [14%, 33%]: the DiT has not learned motion yet (real videos through
-the VAE: 95%; what was tried: experiments/ablations/README.md).
+Measured on a 2-core CPU, one run from a fresh workdir: 25.9 min end to end (VAE 5.8,
+latents 0.3, DiT 16.0 for 5,500 steps, evaluation 3.9 with the feature net); VAE eval PSNR
+26.5 dB; on 64 eval prompts the generated videos have the right colour in 100% [94%, 100%]
+and background in 100%, direction in 19% [11%, 30%]: the DiT has not learned motion yet
+(real videos through the VAE: 95%; what was tried: experiments/ablations/README.md).
 """
 
 import ml_collections
@@ -28,7 +28,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.data.world.update(min_objects=1, max_objects=1, gravity_prob=0.0, occluder_prob=0.0, pan_prob=0.0)
     c.data.world.caption_style = 'descriptive'
   dit.eval.data_source = 'world'  # the DiT trains on cached latents; it is evaluated on world eval videos
-  if arg != 'tiny':  # sized for a 2-core CPU: about 27 minutes in all
+  if arg != 'tiny':  # sized for a 2-core CPU: about 26 minutes in all
     vae.vae.latent_channels = 12
     vae.train.update(num_steps=600, eval_every=600, checkpoint_every=200)
     vae.eval.num_videos = 32
