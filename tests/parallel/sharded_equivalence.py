@@ -44,7 +44,9 @@ def configure(spec: str, preset: str | None) -> config_lib.ml_collections.Config
 
 def dit_trainer(preset: str | None) -> DiTTrainer:
   vae = vae_lib.VAE(vae_lib.VAEConfig.from_config(config_lib.load_config('experiments/configs/vae_world.py:tiny').vae))
-  return DiTTrainer(configure('experiments/configs/dit_world.py:tiny', preset), None, vae=vae, vocab_size=VOCAB)
+  config = configure('experiments/configs/dit_world.py:tiny', preset)
+  config.dit.scan_layers = True  # the TPU configs' layout: blocks stacked on a leading 'layers' axis
+  return DiTTrainer(config, None, vae=vae, vocab_size=VOCAB)
 
 
 def dit_batch(trainer: DiTTrainer) -> dict[str, np.ndarray]:
