@@ -10,7 +10,8 @@ Measured on a 2-core CPU (fresh workdir, 1300 steps at batch 16): 12 min 41 s; e
 22.9 dB on 17-frame videos and 26.8 dB on images (SSIM 0.78 / 0.90), short of the ≥ 32 dB
 target; objects keep their colour and position, edges are soft. The earlier ResNet design
 (vae.block='resnet', strided convs, patch 2) reached 15.4 / 15.9 dB in 14 min 53 s and lost
-the objects.
+the objects. What limits it (soft edges even on images alone: 28.5 dB after 8 min):
+experiments/ablations/README.md.
 """
 
 import ml_collections
