@@ -9,7 +9,7 @@ uses. Model FLOPs are analytic (`vidgen.models.flops.flops_per_step`: 3 × forwa
 attention included). The batch is `tokens_per_step / tokens` (2,048 tokens fill this 2-core
 CPU: more runs slower per token). The step is the trainer's: AdamW, params and optimizer state
 donated. Blocks run as a Python loop unless --scan (`nn.scan`, the TPU choice: on a CPU the
-scanned loop runs 10-20% slower).
+scanned loop measured 3-20% slower).
 
 Then where the time goes: one step traced with the JAX profiler, XLA's ops summed by kind
 (matmuls, attention's batched matmuls, elementwise, layout copies, the optimizer). XLA runs
