@@ -41,12 +41,11 @@ def main() -> None:
   parser.add_argument('--out', default='runs/ablations')
   args = parser.parse_args()
 
-  shards = sorted(glob.glob(os.path.join(args.quickstart, 'latents', 'train-*.array_record')))
-  if not shards:
+  pattern = os.path.join(args.quickstart, 'latents', 'train-*.array_record')
+  if not glob.glob(pattern):
     raise SystemExit(f'No cached latents in {args.quickstart}/latents: run `python -m vidgen.quickstart '
                      f'--workdir {args.quickstart}` first.')
   config = quickstart.get_config()
-  pattern = shards[0].rsplit('-', 3)[0] + '-*-of-' + shards[0].rsplit('-of-', 1)[1]
   dit = quickstart_lib.dit_config(config, os.path.join(args.quickstart, 'vae'), pattern)
   dit.train.update(num_steps=args.steps, eval_every=0, checkpoint_every=min(500, args.steps))
   dit.eval.num_videos = 0
