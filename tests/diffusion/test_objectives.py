@@ -141,3 +141,21 @@ def test_objective_config_lists_every_field_for_the_command_line():
   assert objectives.make_objective(config).base_shift == 1.4
   with pytest.raises(ValueError, match='unknown'):
     objectives.objective_config('edm')
+
+
+def test_frame_correlated_noise_shares_variance_across_frames_only():
+  noise = np.asarray(objectives.frame_correlated_noise(jax.random.key(0), (4000, 3, 2, 2, 2), 0.6))
+  np.testing.assert_allclose(noise.std(), 1.0, atol=0.02)
+  np.testing.assert_allclose(noise.mean(), 0.0, atol=0.02)
+  np.testing.assert_allclose(np.corrcoef(noise[:, 0].ravel(), noise[:, 2].ravel())[0, 1], 0.6, atol=0.02)
+  assert abs(np.corrcoef(noise[..., 0].ravel(), noise[..., 1].ravel())[0, 1]) < 0.02  # channels stay independent
+  assert abs(np.corrcoef(noise[:-1].ravel(), noise[1:].ravel())[0, 1]) < 0.02  # and so do clips
+  # Zero correlation is plain N(0, 1) noise from the same key, so earlier runs draw what they drew.
+  key = jax.random.key(3)
+  np.testing.assert_array_equal(objectives.frame_correlated_noise(key, (2, 3, 4), 0.0),
+                                jax.random.normal(key, (2, 3, 4)))
+  flow = objectives.RectifiedFlow(frame_noise_correlation=0.6)
+  np.testing.assert_array_equal(flow.noise(key, (2, 3, 4)), objectives.frame_correlated_noise(key, (2, 3, 4), 0.6))
+  for bad in (-0.1, 1.0):
+    with pytest.raises(ValueError, match='frame_noise_correlation'):
+      objectives.make_objective({'kind': 'ddpm', 'frame_noise_correlation': bad})

@@ -9,6 +9,8 @@ Both share one interface, which is all the trainer and the samplers use:
 * `model_time(t) -> [B] float in [0, 1]`: the time fed to the DiT.
 * `loss(prediction, target, frame_mask) -> scalar`: mean squared error over the latent frames
   not given clean (`frame_mask` [B, T] True marks clean frames, which are ignored).
+* `noise(rng, shape) -> [B, T, ...]`: the noise prior, for training and the samplers alike:
+  N(0, 1) per value, with `frame_noise_correlation` of its variance shared across latent frames.
 
 Shapes: x0, noise, x_t, target and prediction are [B, T, H, W, C]; t is [B].
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any, Union
 
 import jax
@@ -45,8 +48,39 @@ def frame_loss(prediction: Array, target: Array, frame_mask: Array | None = None
   return jnp.sum(per_frame * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
+def frame_correlated_noise(rng: Array, shape: tuple[int, ...], correlation: float) -> Array:
+  """N(0, 1) noise [B, T, ...] whose latent frames are correlated by `correlation` (PYoCo's mixed noise).
+
+  noise = sqrt(ρ)·shared + sqrt(1 − ρ)·own, with one `shared` draw per clip broadcast over T and
+  an `own` draw per frame: every value is still N(0, 1), and two frames of a clip correlate by ρ.
+  The difference between frames then carries less noise (variance 2(1 − ρ) instead of 2), so
+  motion stays readable at higher noise levels. ρ = 0 is independent noise.
+  """
+  if correlation == 0:
+    return jax.random.normal(rng, shape, jnp.float32)
+  own_rng, shared_rng = jax.random.split(rng)
+  own = jax.random.normal(own_rng, shape, jnp.float32)
+  shared = jax.random.normal(shared_rng, (shape[0], 1) + tuple(shape[2:]), jnp.float32)
+  return math.sqrt(correlation) * shared + math.sqrt(1.0 - correlation) * own
+
+
 @dataclasses.dataclass(frozen=True)
-class RectifiedFlow:
+class _NoisePrior:
+  """The noise both objectives draw: `frame_noise_correlation` ρ in [0, 1) shared across frames."""
+  frame_noise_correlation: float = dataclasses.field(default=0.0, kw_only=True)  # after each objective's own fields
+
+  def __post_init__(self):
+    if not 0.0 <= self.frame_noise_correlation < 1.0:
+      raise ValueError(f'frame_noise_correlation must be in [0, 1), got {self.frame_noise_correlation}: 0 is '
+                       'independent noise per latent frame, values towards 1 share more of it across frames.')
+
+  def noise(self, rng: Array, shape: tuple[int, ...]) -> Array:
+    """Noise [B, T, ...] from the prior (see `frame_correlated_noise`)."""
+    return frame_correlated_noise(rng, tuple(int(s) for s in shape), self.frame_noise_correlation)
+
+
+@dataclasses.dataclass(frozen=True)
+class RectifiedFlow(_NoisePrior):
   """x_t = (1 − t)·x0 + t·noise (t = 1 is pure noise); the model predicts v = noise − x0.
 
   Training t is logit-normal (sigmoid of N(logit_mean, logit_std²)), then shifted towards noise
@@ -68,6 +102,7 @@ class RectifiedFlow:
   kind = 'flow'
 
   def __post_init__(self):
+    super().__post_init__()
     if self.shift_max_tokens <= self.shift_base_tokens:
       raise ValueError(f'flow.shift_max_tokens ({self.shift_max_tokens}) must exceed flow.shift_base_tokens '
                        f'({self.shift_base_tokens}).')
@@ -114,7 +149,7 @@ class RectifiedFlow:
 
 
 @dataclasses.dataclass(frozen=True)
-class DDPM:
+class DDPM(_NoisePrior):
   """x_t = sqrt(ᾱ_t)·x0 + sqrt(1 − ᾱ_t)·eps, t ∈ {0, …, num_timesteps − 1} uniform.
 
   `prediction`: 'eps' (target eps) or 'v' (target v = sqrt(ᾱ)·eps − sqrt(1 − ᾱ)·x0).
@@ -130,6 +165,7 @@ class DDPM:
   kind = 'ddpm'
 
   def __post_init__(self):
+    super().__post_init__()
     if self.prediction not in ('eps', 'v'):
       raise ValueError(f"ddpm.prediction must be 'eps' or 'v', got {self.prediction!r}.")
     if self.schedule not in ('linear', 'cosine'):

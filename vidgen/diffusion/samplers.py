@@ -75,7 +75,7 @@ def _ddpm_step(denoise_fn: DenoiseFn, objective: objectives_lib.DDPM, sampler: s
     sigma = eta * jnp.sqrt((1 - a_prev) / (1 - a_t)) * jnp.sqrt(1 - a_t / a_prev)
     x_prev = jnp.sqrt(a_prev) * x0 + jnp.sqrt(jnp.maximum(1 - a_prev - sigma ** 2, 0.0)) * eps
     if eta:
-      x_prev = x_prev + sigma * jax.random.normal(key, x.shape, x.dtype)
+      x_prev = x_prev + sigma * objective.noise(key, x.shape).astype(x.dtype)
     return x_prev
   return step
 
@@ -100,7 +100,8 @@ def sample(denoise_fn: DenoiseFn, objective: objectives_lib.Objective, shape: Se
     denoise_fn: (x_t, model_t [B]) → model output (velocity, eps or v per the objective).
     objective: a RectifiedFlow or DDPM.
     shape: (B, T, H, W, C) of the latents.
-    rng: the only source of randomness (initial noise; ancestral noise).
+    rng: the only source of randomness (initial noise; ancestral noise), both drawn from the
+      objective's noise prior (`objective.noise`), as in training.
     sampler: 'euler' | 'heun' (flow) or 'ddim' | 'ddpm' (DDPM); default 'euler' / 'ddim'.
     steps: sampler steps (model evaluations: steps, or 2·steps − 1 for Heun).
     cond_mask: [B, T] bool, latent frames given clean; kept equal to cond_latents [B, T, H, W, C].
@@ -137,7 +138,7 @@ def sample(denoise_fn: DenoiseFn, objective: objectives_lib.Objective, shape: Se
     x = step(i, x, jax.random.fold_in(step_rng, i))
     return _keep_clean(x, cond_mask, cond_latents)
 
-  x = _keep_clean(jax.random.normal(noise_rng, shape, jnp.float32), cond_mask, cond_latents)
+  x = _keep_clean(objective.noise(noise_rng, shape), cond_mask, cond_latents)
   if progress is None:
     return jax.lax.fori_loop(0, steps, body, x)
   jit_body = jax.jit(body)

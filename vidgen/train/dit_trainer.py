@@ -176,7 +176,7 @@ class DiTTrainer:
     drop = jax.random.bernoulli(drop_rng, drop_prob, (b,))
     if t is None:
       t = self.objective.sample_time(time_rng, b, self.num_tokens)
-    noise = jax.random.normal(noise_rng, x0.shape)
+    noise = self.objective.noise(noise_rng, x0.shape)
     x_t = self.objective.noisy(x0, noise, t)
     pred = self.model.apply({'params': params}, x_t, self.objective.model_time(t), batch[pipeline.TEXT_IDS],
                             batch[pipeline.TEXT_MASK], drop, cond_mask, x0)
