@@ -74,7 +74,8 @@ def reference_videos(generator: VideoGenerator, real: np.ndarray, seed: int,
   """Real videos through the VAE (encode mean, decode), and N(0, 1) latent noise decoded by it.
 
   The noise is drawn in the DiT's normalised latent space, so it is what the sampler starts
-  from: decoded as if it were a finished sample.
+  from (independent per value, as with the default noise prior), decoded as if it were a
+  finished sample.
   """
   reconstruct = jax.jit(lambda p, v: generator.vae.apply({'params': p}, v, method=vae_lib.VAE.reconstruct))
   recon = _batched(lambda v: reconstruct(generator.vae_params, as_float_video(v)), real, batch_size)

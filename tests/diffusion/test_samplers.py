@@ -87,9 +87,9 @@ def exact_flow_velocity_correlated(rho):
     frames = x.shape[1]
     eye = jnp.eye(frames)
     sigma = rho * jnp.ones((frames, frames)) + (1 - rho) * eye
-    t = model_t[:, None, None, None]                                        # [B, C, T, T]
+    t = model_t[:, None, None, None]                                        # [B, 1, 1, 1]
     var = STD[None, :, None, None] ** 2
-    cov = (1 - t) ** 2 * var * eye + t ** 2 * sigma
+    cov = (1 - t) ** 2 * var * eye + t ** 2 * sigma                         # [B, C, T, T]
     cross = t * sigma - (1 - t) * var * eye
     gain = cross @ jnp.linalg.inv(cov)                                       # [B, C, T, T]
     centred = x - (1 - model_t[:, None, None, None, None]) * MEAN           # [B, T, H, W, C]
