@@ -13,6 +13,10 @@ the run's noise prior, and then
   from t, classifier-free guidance), as SDEdit does: the level from which sampling still keeps
   the video's motion.
 
+With --first_frame the real first latent frame is given clean throughout (image-to-video, for a
+run trained with `first_frame_prob`): the object's start is then known, and only the caption
+says where it goes.
+
 Prints one line per level. Results for the quickstart DiT: experiments/ablations/README.md.
 """
 
@@ -61,6 +65,7 @@ def main() -> None:
   parser.add_argument('--levels', default='0.6,0.8,0.9', help='Noise levels t of the one-step predictions.')
   parser.add_argument('--start_levels', default='1.0,0.9,0.8', help='Levels t the SDEdit sampling starts from.')
   parser.add_argument('--seed', type=int, default=1)
+  parser.add_argument('--first_frame', action='store_true', help='Give the real first latent frame clean.')
   args = parser.parse_args()
 
   g = VideoGenerator.from_workdir(args.workdir)
@@ -76,6 +81,9 @@ def main() -> None:
   swapped = [swap_direction(c) for c in captions]
   moving = [i for i, (_, d) in enumerate(swapped) if d is not None]
   tok = config.data.tokenizer
+  cond_mask = jnp.zeros(z.shape[:2], bool).at[:, 0].set(args.first_frame)
+  cond_latents = jnp.asarray(z)
+  keep_first = lambda x: jnp.where(cond_mask[:, :, None, None, None], cond_latents, x)
 
   def encode_text(texts):
     ids, mask = g.tokenizer.encode(texts, tok.max_length, tok.overflow)
@@ -89,14 +97,15 @@ def main() -> None:
       found.append(objects[0].direction if objects else None)
     return found
 
-  denoise = jax.jit(lambda x, t, text, mask: g.model.apply({'params': g.params}, x, t, text, mask,
-                                                          method=TextToVideo.denoise))
-  print(f'{args.workdir}: {len(moving)} of {b} eval videos move (direction accuracy is over those)')
+  denoise = jax.jit(lambda x, t, text, mask: g.model.apply({'params': g.params}, x, t, text, mask, cond_mask,
+                                                          cond_latents, method=TextToVideo.denoise))
+  given = ', first latent frame given clean' if args.first_frame else ''
+  print(f'{args.workdir}: {len(moving)} of {b} eval videos move (direction accuracy is over those){given}')
   for t in [float(s) for s in args.levels.split(',')]:
     x_t = (1 - t) * z + t * noise
     row = []
     for name, texts in (('true caption', captions), ('opposite caption', [c for c, _ in swapped])):
-      x0 = x_t - t * np.asarray(denoise(jnp.asarray(x_t), jnp.full((b,), t), *encode_text(texts)))
+      x0 = keep_first(x_t - t * denoise(jnp.asarray(x_t), jnp.full((b,), t), *encode_text(texts)))
       found = directions(x0)
       true_acc = np.mean([f == truth[i] for f, i in zip(found, moving)])
       swap_acc = np.mean([f == swapped[i][1] for f, i in zip(found, moving)])
@@ -107,13 +116,14 @@ def main() -> None:
   null_text, null_mask = g.model.apply({'params': g.params}, 1, text.shape[1], method=TextToVideo.null_text)
   apply = lambda p, x, t, txt, m, cm, cl: g.model.apply({'params': p}, x, t, txt, m, cm, cl, method=TextToVideo.denoise)
   steps, scale = config.sample.steps, config.sample.cfg_scale
-  guided = jax.jit(guidance.cfg_denoise_fn(apply, g.params, text, mask, null_text, null_mask, scale))
+  guided = jax.jit(guidance.cfg_denoise_fn(apply, g.params, text, mask, null_text, null_mask, scale,
+                                           cond_mask=cond_mask, cond_latents=cond_latents))
   times = g.objective.schedule(steps, g.model.dit.num_tokens(*z.shape[1:4]))
   for t0 in [float(s) for s in args.start_levels.split(',')]:
     start = int(np.argmin(np.abs(times - t0)))
-    x = jnp.asarray((1 - times[start]) * z + times[start] * noise)
+    x = keep_first(jnp.asarray((1 - times[start]) * z + times[start] * noise))
     for i in range(start, steps):
-      x = x + (times[i + 1] - times[i]) * guided(x, jnp.full((b,), times[i]))
+      x = keep_first(x + (times[i + 1] - times[i]) * guided(x, jnp.full((b,), times[i])))
     found = directions(x)
     acc = np.mean([f == truth[i] for f, i in zip(found, moving)])
     print(f'sampled from t={times[start]:.3f} ({steps - start} Euler steps, guidance {scale}): '
