@@ -84,6 +84,12 @@ class VideoGenerator:
       raise ValueError(f'steps must be >= 1, got {s.steps}.')
     return s
 
+  def encode_prompts(self, prompts: Sequence[str]) -> tuple[jax.Array, jax.Array]:
+    """The text encoder's tokens [B, L, D] and mask [B, L] of prompts, tokenized as in training."""
+    tok = self.config.data.tokenizer
+    ids, mask = self.tokenizer.encode(list(prompts), tok.max_length, tok.overflow)
+    return self._encode_text(self.params, ids, mask)
+
   def generate(self, prompts: Sequence[str], settings: Settings = Settings(),
                progress: Callable[[int, int], Any] | None = None) -> np.ndarray:
     """uint8 videos [len(prompts), T, H, W, 3], deterministic in `settings.seed`."""
@@ -91,15 +97,12 @@ class VideoGenerator:
     if not prompts or any(not p.strip() for p in prompts):
       raise ValueError('Every prompt must be non-empty text, e.g. --prompt "a red circle moves to the right".')
     s = self.resolve(settings)
-    tok = self.config.data.tokenizer
-    ids, mask = self.tokenizer.encode(prompts, tok.max_length, tok.overflow)
-    text, text_mask = self._encode_text(self.params, ids, mask)
-    b, length = ids.shape
+    text, text_mask = self.encode_prompts(prompts)
+    b, length = text_mask.shape
     null_text, null_mask = self.model.apply({'params': self.params}, 1, length, method=TextToVideo.null_text)
     negative = None
     if s.negative_prompt:
-      neg_ids, neg_mask = self.tokenizer.encode([s.negative_prompt], tok.max_length, tok.overflow)
-      negative = self._encode_text(self.params, neg_ids, neg_mask)
+      negative = self.encode_prompts([s.negative_prompt])
     apply = lambda p, x, t, txt, m, cm, cl: self.model.apply({'params': p}, x, t, txt, m, cm, cl,
                                                              method=TextToVideo.denoise)
     denoise = guidance.cfg_denoise_fn(apply, self.params, text, text_mask, null_text, null_mask, s.cfg_scale,

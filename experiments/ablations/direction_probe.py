@@ -80,14 +80,9 @@ def main() -> None:
   captions = [str(r['caption']) for r in records]
   swapped = [swap_direction(c) for c in captions]
   moving = [i for i, (_, d) in enumerate(swapped) if d is not None]
-  tok = config.data.tokenizer
   cond_mask = jnp.zeros(z.shape[:2], bool).at[:, 0].set(args.first_frame)
   cond_latents = jnp.asarray(z)
   keep_first = lambda x: jnp.where(cond_mask[:, :, None, None, None], cond_latents, x)
-
-  def encode_text(texts):
-    ids, mask = g.tokenizer.encode(texts, tok.max_length, tok.overflow)
-    return g._encode_text(g.params, ids, mask)
 
   def directions(latents):
     videos = video_io.to_uint8(g.decode(np.asarray(latents) / g.latent_scale + g.latent_shift))
@@ -101,18 +96,19 @@ def main() -> None:
                                                           cond_latents, method=TextToVideo.denoise))
   given = ', first latent frame given clean' if args.first_frame else ''
   print(f'{args.workdir}: {len(moving)} of {b} eval videos move (direction accuracy is over those){given}')
+  texts = {'true caption': g.encode_prompts(captions), 'opposite caption': g.encode_prompts([c for c, _ in swapped])}
   for t in [float(s) for s in args.levels.split(',')]:
     x_t = (1 - t) * z + t * noise
     row = []
-    for name, texts in (('true caption', captions), ('opposite caption', [c for c, _ in swapped])):
-      x0 = keep_first(x_t - t * denoise(jnp.asarray(x_t), jnp.full((b,), t), *encode_text(texts)))
+    for name, (text, mask) in texts.items():
+      x0 = keep_first(x_t - t * denoise(jnp.asarray(x_t), jnp.full((b,), t), text, mask))
       found = directions(x0)
       true_acc = np.mean([f == truth[i] for f, i in zip(found, moving)])
       swap_acc = np.mean([f == swapped[i][1] for f, i in zip(found, moving)])
       row.append(f'{name}: true direction {true_acc:.3f}, swapped direction {swap_acc:.3f}')
     print(f'one step from t={t}: ' + ' | '.join(row), flush=True)
 
-  text, mask = encode_text(captions)
+  text, mask = texts['true caption']
   null_text, null_mask = g.model.apply({'params': g.params}, 1, text.shape[1], method=TextToVideo.null_text)
   apply = lambda p, x, t, txt, m, cm, cl: g.model.apply({'params': p}, x, t, txt, m, cm, cl, method=TextToVideo.denoise)
   steps, scale = config.sample.steps, config.sample.cfg_scale
