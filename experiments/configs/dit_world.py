@@ -37,6 +37,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
       scan_layers=False,        # blocks in a Python loop: on a CPU faster than nn.scan (the quickstart's DiT step
                                 # 185 → 152 ms); dit_xl2_256 scans (TPU: one compiled block)
       rope_theta=10000.0,       # RoPE base; each of (t, h, w) gets head_dim / 3 dims of frequencies theta^(-2j/dims)
+      rope_mixed=False,         # True: learned per-head (t, h, w) frequency vectors, from the axial ones
   ))
   config.text = ml_collections.ConfigDict(dict(width=128, depth=2, heads=4, mlp_ratio=4.0, dtype='float32'))
   # kind: flow | ddpm; each objective's fields under diffusion.flow / diffusion.ddpm (diffusion/objectives.py)

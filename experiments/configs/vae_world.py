@@ -5,10 +5,12 @@ Smoke: python -m vidgen.train --config experiments/configs/vae_world.py:tiny --w
 Total compression 17·32·32·3 / (5·8·8·6) = 27.2. Sized for a 2-core CPU: trains on 9-frame
 clips (the causal VAE then encodes any 1 + 4k frames) and evaluates on 17-frame videos.
 The whole compression is a 4×4×4 pixel-unshuffle, and ConvNeXt blocks refine a linear patch
-autoencoder on the latent grid (see vidgen/models/vae.py).
-Measured on a 2-core CPU (fresh workdir, 1300 steps at batch 16): 12 min 41 s; eval PSNR
-22.9 dB on 17-frame videos and 26.8 dB on images (SSIM 0.78 / 0.90), short of the ≥ 32 dB
-target; objects keep their colour and position, edges are soft. The earlier ResNet design
+autoencoder on the latent grid, with a per-position MLP head beside the decoder's linear output
+(see vidgen/models/vae.py).
+Measured on a 2-core CPU (fresh workdir, 1300 steps at batch 16): 14 min 10 s (with light other
+work on the machine); eval PSNR 23.3 dB on 17-frame videos and 27.5 dB on images (SSIM 0.79 /
+0.92), short of the ≥ 32 dB target; objects keep their colour and position, edges are soft.
+Without the head (head_width=0): 22.9 / 26.8 dB in 12 min 41 s. The earlier ResNet design
 (vae.block='resnet', strided convs, patch 2) reached 15.4 / 15.9 dB in 14 min 53 s and lost
 the objects. What limits it (soft edges even on images alone: 28.5 dB after 8 min):
 experiments/ablations/README.md.
@@ -39,6 +41,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
       num_res_blocks=2,
       attention=False,
       block='convnext',        # identity blocks at init: a linear patch autoencoder that depth refines
+      head_width=512,          # a per-position MLP beside the decoder's linear output (zero at init): +0.3 dB
+      stem_width=0,            # the same beside the encoder's linear input: no gain measured
       dtype='float32',
   ))
   config.loss = ml_collections.ConfigDict(dict(
@@ -58,7 +62,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   ))
   if arg == 'tiny':
     config.data.update(num_frames=5, height=16, width=16, batch_size=2)
-    config.vae.update(channels=(16,), latent_channels=4, num_res_blocks=1)
+    config.vae.update(channels=(16,), latent_channels=4, num_res_blocks=1, head_width=32)
     config.loss.update(gan_weight=0.1, gan_start=1, disc_channels=(8,))
     config.train.update(num_steps=4, log_every=1, eval_every=4, checkpoint_every=2)
     config.eval.update(num_videos=2, batch_size=2, num_frames=0)

@@ -194,6 +194,21 @@ def test_scanned_params_carry_a_layers_axis_and_logical_names():
   assert dit.count_params(config) == dit.count_params(boxed) == dit.count_params(nn.unbox(boxed))
 
 
+def test_mixed_rope_starts_as_axial_rope_and_learns_its_frequencies():
+  config = _config(depth=2, rope_mixed=True)
+  inputs = _inputs(config)
+  model, params = _init(config, inputs)
+  assert params['rope_freqs'].shape == (2, config.head_dim // 2, 3)
+  plain = {k: v for k, v in params.items() if k != 'rope_freqs'}
+  plain_model = dit.DiT(dataclasses.replace(config, rope_mixed=False))
+  randomized = _randomize(plain)  # every other weight non-zero, so attention really mixes tokens
+  out = _apply(model)({**randomized, 'rope_freqs': params['rope_freqs']}, inputs)
+  np.testing.assert_allclose(out, _apply(plain_model)(randomized, inputs), atol=1e-5)
+  grads = jax.grad(lambda f: jnp.sum(_apply(model)({**randomized, 'rope_freqs': f}, inputs) ** 2))(
+      params['rope_freqs'])
+  assert np.all(np.isfinite(grads)) and np.abs(grads).max() > 1e-6
+
+
 def test_sizes_and_config_errors():
   assert dit.DiTConfig(size='XL').dims == (28, 1152, 16)
   assert dit.DiTConfig(size='B', depth=4).dims == (4, 768, 12)
@@ -210,6 +225,8 @@ def test_sizes_and_config_errors():
     dit.DiTConfig(size='tiny', width=64, heads=16)  # head_dim 4
   with pytest.raises(ValueError, match='remat'):
     dit.DiTConfig(remat='some')
+  with pytest.raises(ValueError, match="rope_mixed needs dit.attention='full'"):
+    dit.DiTConfig(rope_mixed=True, attention='factorized')
   cfg = dit.DiTConfig.from_config(ml_collections.ConfigDict(
       {'size': 'S', 'patch': [1, 2, 2], 'conditioning': 'adaln', 'remat': 'dots'}))
   assert cfg.patch == (1, 2, 2) and cfg.conditioning == 'adaln'

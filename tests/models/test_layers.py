@@ -48,6 +48,42 @@ def test_rope_scores_invariant_to_shared_shift(shift):
   assert not np.allclose(moved, base, atol=1e-3)
 
 
+def test_per_head_mixed_frequencies_stay_relative_and_axial_ones_are_rope_3d():
+  b, n, h, d = 2, 10, 3, 12
+  kq, kk, kp, kf = jax.random.split(jax.random.key(1), 4)
+  q, k = jax.random.normal(kq, (b, n, h, d)), jax.random.normal(kk, (b, n, h, d))
+  positions = jax.random.uniform(kp, (b, n, 3), maxval=9.0)
+  freqs = jax.random.normal(kf, (h, d // 2, 3))  # every head its own (t, h, w) frequency vectors
+
+  def scores(pos):
+    cos, sin = layers.rope_from_frequencies(pos, freqs)
+    assert cos.shape == (b, n, h, d // 2)
+    return jnp.einsum('bqhd,bkhd->bhqk', layers.apply_rope(q, cos, sin), layers.apply_rope(k, cos, sin))
+
+  np.testing.assert_allclose(scores(positions + jnp.asarray([2.0, -1.5, 4.0])), scores(positions), atol=1e-4)
+  axial = layers.rope_3d_frequencies(d)
+  np.testing.assert_allclose(layers.rope_from_frequencies(positions, axial)[0], layers.rope_3d(positions, d)[0])
+
+
+def test_a_mixed_frequency_follows_a_diagonal_that_axial_rope_cannot():
+  """A pair turning with t − w scores a key at (s, 0, s) as one at (0, 0, 0): attention can track
+  an object moving one cell per frame. Axial pairs (t alone, w alone) cannot: their score is
+  f(Δt) + g(Δw), which is not constant along the diagonal."""
+  d = 6
+  q = jax.random.normal(jax.random.key(0), (1, 1, 1, d))
+  k = jnp.broadcast_to(jax.random.normal(jax.random.key(1), (1, 1, 1, d)), (1, 5, 1, d))
+  keys_at = jnp.asarray([[[s, 0.0, s] for s in range(5)]], jnp.float32)  # the diagonal t = w
+
+  def scores(freqs):
+    cq, sq = layers.rope_from_frequencies(jnp.zeros((1, 1, 3)), freqs)
+    ck, sk = layers.rope_from_frequencies(keys_at, freqs)
+    return jnp.einsum('bqhd,bkhd->bk', layers.apply_rope(q, cq, sq), layers.apply_rope(k, ck, sk))[0]
+
+  diagonal = jnp.asarray([[0.7, 0.0, -0.7], [0.3, 0.0, -0.3], [1.1, 0.0, -1.1]])
+  np.testing.assert_allclose(scores(diagonal), jnp.full((5,), scores(diagonal)[0]), atol=1e-5)
+  assert np.ptp(np.asarray(scores(layers.rope_3d_frequencies(d, theta=10.0)))) > 0.1
+
+
 def test_rope_preserves_norm_and_identity_rope_is_identity():
   x = jax.random.normal(jax.random.key(0), (2, 6, 2, 12))
   positions = jax.random.uniform(jax.random.key(1), (2, 6, 3), maxval=30.0)

@@ -14,6 +14,8 @@ TINY = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, channels=(8, 
 # The patch design: 4×4×4 pixel-unshuffle, ConvNeXt blocks on the latent grid (one level).
 PATCH = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, patch=4, patch_t=4, channels=(16,),
                           num_res_blocks=1, block='convnext')
+# The patch design with per-position MLPs beside its linear input and output convs.
+PATCH_MLP = dataclasses.replace(PATCH, head_width=32, stem_width=24)
 # Half by patch, half by strided convs, in time and space.
 MIXED = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, patch=2, patch_t=2, channels=(8, 16),
                           num_res_blocks=1, block='convnext')
@@ -74,7 +76,21 @@ def test_convnext_blocks_start_as_the_identity():
   np.testing.assert_allclose(decode(2 * z) - decode(z), decode(z) - decode(0 * z), atol=1e-4)
 
 
-@pytest.mark.parametrize('config', [TINY, PATCH, MIXED])
+def test_head_and_stem_mlps_change_nothing_at_init():
+  """Their last layer is zero-initialised: the VAE computes what the same weights do without them."""
+  model, params, video = _init(PATCH_MLP)
+  assert {'stem_mlp', 'head_mlp'} <= set(params['encoder']) | set(params['decoder'])
+  plain = {part: {k: v for k, v in params[part].items() if not k.endswith('_mlp')} for part in params}
+  with_mlp = model.apply({'params': params}, video, method=vae_lib.VAE.reconstruct)
+  without = vae_lib.VAE(PATCH).apply({'params': plain}, video, method=vae_lib.VAE.reconstruct)
+  np.testing.assert_allclose(with_mlp, without, atol=1e-6)
+  trained = _past_init(PATCH_MLP, params)  # once trained, the MLPs do change the result
+  assert not np.allclose(model.apply({'params': trained}, video, method=vae_lib.VAE.reconstruct),
+                         vae_lib.VAE(PATCH).apply({'params': _past_init(PATCH, plain)}, video,
+                                                  method=vae_lib.VAE.reconstruct), atol=1e-3)
+
+
+@pytest.mark.parametrize('config', [TINY, PATCH, MIXED, PATCH_MLP])
 def test_encoder_is_causal_in_time(config):
   model, params, video = _init(config)
   params = _past_init(config, params)
@@ -94,7 +110,7 @@ def test_image_is_a_one_frame_video():
 
 @pytest.mark.parametrize('chunk_latents,config', [
     (1, dataclasses.replace(TINY, attention=True)), (3, dataclasses.replace(TINY, attention=True)),
-    (2, PATCH), (1, MIXED)])
+    (2, PATCH), (1, MIXED), (2, PATCH_MLP)])
 def test_chunked_equals_whole_video(chunk_latents, config):
   model, params, _ = _init(config)
   params = _past_init(config, params)
@@ -130,6 +146,8 @@ def test_bad_config_is_a_clear_error():
     vae_lib.VAEConfig(compression=(4, 4, 4), patch_t=8, channels=(8,))
   with pytest.raises(ValueError, match="block must be 'resnet' or 'convnext'"):
     vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8, 8), block='unet')
+  with pytest.raises(ValueError, match='head_width and vae.stem_width must be >= 0'):
+    vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8, 8), head_width=-1)
 
 
 def test_compression_ratio():

@@ -46,3 +46,14 @@ def test_bad_lr_scales_are_clear_errors():
     _one_update({'text': 0.1})
   with pytest.raises(ValueError, match='must be >= 0'):
     _one_update({'text_encoder': -1.0})
+
+
+def test_weight_decay_skips_vectors_and_learned_rope_frequencies():
+  config = optimizer.optim_config(lr=1e-2, warmup_steps=0, weight_decay=0.5)
+  opt = optimizer.make_optimizer(config, total_steps=10)
+  params = {'denoiser': {'w': jnp.ones((3, 2)), 'b': jnp.ones((2,)), 'rope_freqs': jnp.ones((2, 4, 3))}}
+  zero_grads = jax.tree.map(jnp.zeros_like, params)
+  updates, _ = opt.update(zero_grads, opt.init(params), params)  # with no gradient, only decay moves a weight
+  assert np.all(np.asarray(updates['denoiser']['w']) < 0)
+  assert not np.any(np.asarray(updates['denoiser']['b']))
+  assert not np.any(np.asarray(updates['denoiser']['rope_freqs']))

@@ -10,7 +10,11 @@ eps or v, as the objective chooses).
 
 Tokens carry 3D RoPE over their (t, h, w) patch position; there is no learned position table,
 so the parameters do not depend on the grid size and any duration, resolution or aspect ratio
-runs with the same weights.
+runs with the same weights. Axial RoPE turns each rotated pair by one axis only, so a head's
+score is a sum f(Δt) + g(Δh) + k(Δw) and its attention cannot follow a diagonal in spacetime,
+i.e. a moving object. `rope_mixed=True` learns each head's frequencies as vectors over
+(t, h, w) (RoPE-Mixed, Heo et al. 2024), initialised to the axial ones: a pair turning with
+a·Δt + b·Δw has its ridge along the motion of velocity −a/b. Still relative, still any grid.
 
 Conditioning variants (`DiTConfig.conditioning`), each block being self-attention (+ cross-
 attention) + MLP, pre-norm with LayerNorm:
@@ -102,6 +106,7 @@ class DiTConfig:
   remat: str = 'none'               # 'none' | 'full' | 'dots' | 'dots_no_batch'
   scan_layers: bool = True
   rope_theta: float = 10000.0
+  rope_mixed: bool = False          # learned per-head (t, h, w) frequency vectors (module docstring)
 
   def __post_init__(self):
     if self.size not in SIZES:
@@ -123,6 +128,10 @@ class DiTConfig:
     if self.latent_channels < 1 or self.text_width < 1 or self.mlp_ratio <= 0:
       raise ValueError('dit.latent_channels and dit.text_width must be >= 1 and dit.mlp_ratio > 0; got '
                        f'{self.latent_channels}, {self.text_width}, {self.mlp_ratio}.')
+    if self.rope_mixed and (self.attention != 'full' or self.conditioning == 'in_context'):
+      raise ValueError("dit.rope_mixed needs dit.attention='full' and a conditioning other than 'in_context' "
+                       f"(got {self.attention!r}, {self.conditioning!r}): factorized and in-context attention "
+                       'mix the RoPE tables of other tokens in; set dit.rope_mixed=False for them.')
     depth, width, heads = self.dims
     if depth < 1 or width < 1 or heads < 1:
       raise ValueError(f'dit depth/width/heads must be >= 1, got {depth}/{width}/{heads}.')
@@ -383,7 +392,15 @@ class DiT(nn.Module):
     else:
       context, context_mask, x_text = text_tokens, text_mask, None
 
-    rope = layers.rope_3d(token_positions(b, grid), cfg.head_dim, theta=cfg.rope_theta)
+    positions = token_positions(b, grid)
+    if cfg.rope_mixed:
+      axial = layers.rope_3d_frequencies(cfg.head_dim, theta=cfg.rope_theta)
+      freqs = self.param('rope_freqs', nn.with_logical_partitioning(
+          lambda _, shape, dtype: jnp.broadcast_to(axial, shape).astype(dtype), (None, None, None)),
+                         (cfg.num_heads,) + axial.shape, jnp.float32)
+      rope = layers.rope_from_frequencies(positions, freqs)  # [B, N, heads, head_dim / 2]
+    else:
+      rope = layers.rope_3d(positions, cfg.head_dim, theta=cfg.rope_theta)
 
     block = DiTBlock
     if cfg.remat != 'none':

@@ -159,33 +159,50 @@ def rope_axes_split(head_dim: int, num_axes: int = 3) -> tuple[int, ...]:
   return tuple(2 * (base + (1 if i >= num_axes - extra else 0)) for i in range(num_axes))
 
 
-def rope_3d(positions: Array, head_dim: int, axes_split: Sequence[int] | None = None,
-            theta: float = 10000.0) -> tuple[Array, Array]:
-  """cos and sin [B, N, head_dim / 2] for tokens at `positions` [B, N, 3] (t, h, w).
+def rope_3d_frequencies(head_dim: int, axes_split: Sequence[int] | None = None, theta: float = 10000.0,
+                        num_axes: int = 3) -> Array:
+  """Axial RoPE frequencies [head_dim / 2, num_axes]: pair i turns by freqs[i] · (t, h, w).
 
   Axis a gets `axes_split[a]` dims of the head (default `rope_axes_split(head_dim)`), i.e.
-  axes_split[a] / 2 rotated pairs with frequencies theta^(-2j / axes_split[a]). Pairs are
-  (x[i], x[i + head_dim/2]) (the "rotate half" layout); pair i belongs to the axis whose block
-  of pairs contains i, in the order t, h, w. Positions may be fractional.
+  axes_split[a] / 2 rotated pairs with frequencies theta^(-2j / axes_split[a]) on that axis and
+  0 on the others. Pairs are (x[i], x[i + head_dim/2]) (the "rotate half" layout); pair i belongs
+  to the axis whose block of pairs contains i, in the order t, h, w.
   """
-  split = tuple(axes_split) if axes_split is not None else rope_axes_split(head_dim, positions.shape[-1])
-  if len(split) != positions.shape[-1] or sum(split) != head_dim or any(s % 2 for s in split):
+  split = tuple(axes_split) if axes_split is not None else rope_axes_split(head_dim, num_axes)
+  if len(split) != num_axes or sum(split) != head_dim or any(s % 2 for s in split):
     raise ValueError(f'RoPE axes_split {split} must have one even entry per position axis '
-                     f'({positions.shape[-1]}) summing to head_dim={head_dim}.')
-  angles = []
+                     f'({num_axes}) summing to head_dim={head_dim}.')
+  rows = []
   for axis, dim in enumerate(split):
     freqs = theta ** (-jnp.arange(0, dim, 2, dtype=jnp.float32) / dim)  # [dim / 2]
-    angles.append(positions[..., axis:axis + 1].astype(jnp.float32) * freqs)
-  angles = jnp.concatenate(angles, axis=-1)  # [B, N, head_dim / 2]
+    rows.append(jnp.zeros((dim // 2, num_axes), jnp.float32).at[:, axis].set(freqs))
+  return jnp.concatenate(rows, axis=0)
+
+
+def rope_from_frequencies(positions: Array, freqs: Array) -> tuple[Array, Array]:
+  """cos and sin of the angles positions [B, N, A] · freqs [..., P, A]: [B, N, ..., P].
+
+  With freqs [P, A] every head shares the rotation; with [heads, P, A] each head has its own.
+  """
+  angles = jnp.einsum('bna,...pa->bn...p', positions.astype(jnp.float32), freqs.astype(jnp.float32))
   return jnp.cos(angles), jnp.sin(angles)
 
 
+def rope_3d(positions: Array, head_dim: int, axes_split: Sequence[int] | None = None,
+            theta: float = 10000.0) -> tuple[Array, Array]:
+  """cos and sin [B, N, head_dim / 2] of axial RoPE (`rope_3d_frequencies`) for tokens at
+  `positions` [B, N, 3] (t, h, w). Positions may be fractional."""
+  return rope_from_frequencies(positions, rope_3d_frequencies(head_dim, axes_split, theta, positions.shape[-1]))
+
+
 def apply_rope(x: Array, cos: Array, sin: Array) -> Array:
-  """Rotates x [B, N, heads, head_dim] by cos/sin [B, N, head_dim / 2] (broadcast over heads)."""
+  """Rotates x [B, N, heads, head_dim] by cos/sin [B, N, head_dim / 2] (shared by the heads) or
+  [B, N, heads, head_dim / 2] (one rotation per head)."""
   half = x.shape[-1] // 2
   x32 = x.astype(jnp.float32)
   x1, x2 = x32[..., :half], x32[..., half:]
-  cos, sin = cos[..., None, :], sin[..., None, :]
+  if cos.ndim == x.ndim - 1:
+    cos, sin = cos[..., None, :], sin[..., None, :]
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
 
@@ -243,8 +260,8 @@ class HeadsDense(nn.Module):
 class Attention(nn.Module):
   """Multi-head attention with QK-RMSNorm: x [B, N, D] (queries), context [B, M, Dc] (keys/values).
 
-  Self-attention when `context` is None. `rope` = (cos, sin) [B, N, head_dim / 2] rotates
-  queries and keys (self-attention only). `mask` [B, M] (or [B, N] for self) masks keys.
+  Self-attention when `context` is None. `rope` = (cos, sin) [B, N, head_dim / 2] (or
+  [B, N, heads, head_dim / 2]) rotates queries and keys (self-attention only). `mask` [B, M] (or [B, N] for self) masks keys.
   `zero_init_out` zero-initialises the output projection (the branch starts switched off).
   """
   num_heads: int

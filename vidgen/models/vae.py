@@ -54,6 +54,12 @@ class VAEConfig:
   # causal conv, GELU, zero-initialised projection, with 1×1 convs in and out, so the network
   # starts as a linear patch autoencoder; with a large patch it trains far faster on a CPU.
   block: str = 'resnet'
+  # Hidden width of a zero-initialised per-position MLP beside the linear conv_out (decoder) and
+  # conv_in (encoder); 0: none. With a large patch the linear 1×1 convs map C features to and from
+  # 3·patch²·patch_t pixel values (192 for 4×4×4, more than C = 128): the MLP lifts that rank limit
+  # and renders edges nonlinearly, at the cost of a per-position MLP on the latent grid.
+  head_width: int = 0
+  stem_width: int = 0
   dtype: str = 'float32'     # compute dtype; params are float32
 
   def __post_init__(self):
@@ -71,6 +77,9 @@ class VAEConfig:
     if len(self.channels) != levels + 1:
       raise ValueError(f'vae.channels needs {levels + 1} entries (one per level for compression '
                        f'{self.compression}), got {len(self.channels)}: {self.channels}.')
+    if self.head_width < 0 or self.stem_width < 0:
+      raise ValueError(f'vae.head_width and vae.stem_width must be >= 0 (0: off), got {self.head_width}, '
+                       f'{self.stem_width}.')
     if self.latent_channels < 1 or self.num_res_blocks < 1:
       raise ValueError('vae.latent_channels and vae.num_res_blocks must be >= 1.')
     if any(c % _groups(c) for c in self.channels):
@@ -241,6 +250,22 @@ def _io_kernel(cfg: 'VAEConfig') -> tuple[int, int, int]:
   return (3, 3, 3) if cfg.block == 'resnet' else (1, 1, 1)
 
 
+class PositionMlp(nn.Module):
+  """Dense, GELU, zero-initialised Dense at every position: a nonlinear path added beside a
+  linear 1×1 conv, so the network is unchanged at init."""
+  hidden: int
+  features: int
+  normalize: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    if self.normalize:
+      x = nn.LayerNorm(dtype=self.dtype, name='norm')(x)
+    h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype, name='fc1')(x))
+    return nn.Dense(self.features, dtype=self.dtype, kernel_init=nn.initializers.zeros_init(), name='fc2')(h)
+
+
 class FrameAttention(nn.Module):
   """Single-head self-attention over the pixels of each frame (causal in time by construction)."""
   dtype: Any = jnp.float32
@@ -295,7 +320,10 @@ class Encoder(nn.Module):
     if first and pt > 1:  # the first frame fills a whole temporal patch, so it is encoded alone
       x = jnp.concatenate([jnp.repeat(x[:, :1], pt - 1, axis=1), x], axis=1)
     x = einops.rearrange(x, 'b (t a) (h p) (w q) c -> b t h w (a p q c)', a=pt, p=p, q=p)
-    h = CausalConv3D(cfg.channels[0], _io_kernel(cfg), dtype=dtype, name='conv_in')(x.astype(dtype), **kw)
+    x = x.astype(dtype)
+    h = CausalConv3D(cfg.channels[0], _io_kernel(cfg), dtype=dtype, name='conv_in')(x, **kw)
+    if cfg.stem_width:
+      h = h + PositionMlp(cfg.stem_width, cfg.channels[0], dtype=dtype, name='stem_mlp')(x)
     for level, features in enumerate(cfg.channels):
       for i in range(cfg.num_res_blocks):
         h = _block(cfg, features, dtype, f'level{level}_block{i}')(h, **kw)
@@ -332,7 +360,10 @@ class Decoder(nn.Module):
     if cfg.block == 'resnet':
       h = nn.silu(FrameGroupNorm(dtype, name='norm_out')(h))
     p, pt = cfg.patch, cfg.patch_t
-    h = CausalConv3D(3 * p * p * pt, _io_kernel(cfg), dtype=dtype, name='conv_out')(h, **kw).astype(jnp.float32)
+    out = CausalConv3D(3 * p * p * pt, _io_kernel(cfg), dtype=dtype, name='conv_out')(h, **kw)
+    if cfg.head_width:
+      out = out + PositionMlp(cfg.head_width, 3 * p * p * pt, normalize=True, dtype=dtype, name='head_mlp')(h)
+    h = out.astype(jnp.float32)
     video = einops.rearrange(h, 'b t h w (a p q c) -> b (t a) (h p) (w q) c', a=pt, p=p, q=p)
     return video[:, pt - 1:] if first else video
 

@@ -18,14 +18,19 @@ def learning_rate_schedule(optim: ml_collections.ConfigDict, total_steps: int) -
       decay_steps=max(total_steps, warmup + 1), end_value=optim.lr * optim.final_lr_fraction)
 
 
+NO_DECAY = ('rope_freqs',)  # parameter names AdamW never decays, whatever their rank
+
+
 def make_optimizer(optim: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
   """Gradient clipping by global norm, then AdamW on the scheduled learning rate.
 
-  Weight decay skips biases and norm scales (1-D parameters), as is usual for transformers.
+  Weight decay skips biases and norm scales (1-D parameters), as is usual for transformers, and
+  learned RoPE frequencies (`NO_DECAY`), which decay would pull towards no rotation at all.
   """
   if optim.lr <= 0:
     raise ValueError(f'optim.lr must be > 0, got {optim.lr}.')
-  decay_mask = lambda params: jax.tree_util.tree_map(lambda p: p.ndim > 1, params)
+  decay_mask = lambda params: jax.tree_util.tree_map_with_path(
+      lambda path, p: p.ndim > 1 and not any(getattr(k, 'key', None) in NO_DECAY for k in path), params)
   parts = [
       optax.clip_by_global_norm(optim.grad_clip) if optim.grad_clip > 0 else optax.identity(),
       optax.adamw(learning_rate_schedule(optim, total_steps), b1=optim.b1, b2=optim.b2,
