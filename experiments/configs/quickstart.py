@@ -7,11 +7,12 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core CPU, one run from a fresh workdir: 25.9 min end to end (VAE 5.8,
-latents 0.3, DiT 16.0 for 5,500 steps, evaluation 3.9 with the feature net); VAE eval PSNR
-26.5 dB; on 64 eval prompts the generated videos have the right colour in 100% [94%, 100%]
-and background in 100%, direction in 19% [11%, 30%]: the DiT has not learned motion yet
-(real videos through the VAE: 95%; what was tried: experiments/ablations/README.md).
+Measured on a 2-core CPU from a fresh workdir: 27.1 min end to end (VAE 6.3, latents 0.3,
+DiT 16.7 for 5,500 steps, evaluation 3.8 with the feature net; stage times summed over the
+run and its resume after a crash at step ~4,000); VAE eval PSNR 27.0 dB; on 64 eval prompts the
+generated videos have the right colour in 100% [94%, 100%] and background in 100%, direction
+in 20% [12%, 32%]: the DiT has not learned motion yet (real videos through the VAE: 100%;
+what was tried: experiments/ablations/README.md).
 """
 
 import ml_collections

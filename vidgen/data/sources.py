@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import threading
 import zipfile
 from typing import Any, Mapping, Sequence
 
@@ -193,10 +194,16 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
   return buffer.getvalue()
 
 
+# numpy parses each .npy header with ast.literal_eval, and CPython 3.11's AST constructor is not
+# thread-safe (python/cpython#106905): Grain's prefetch threads decoding records at once can fail
+# with "SystemError: AST constructor recursion depth mismatch". Records decode one at a time.
+_DECODE_LOCK = threading.Lock()
+
+
 def decode_record(data: bytes) -> dict[str, Any]:
   """Inverse of `encode_record`: 0-d arrays come back as numpy scalars, 0-d strings as str."""
   record = {}
-  with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+  with _DECODE_LOCK, np.load(io.BytesIO(data), allow_pickle=False) as npz:
     for key in npz.files:
       array = npz[key]
       if array.ndim == 0:
