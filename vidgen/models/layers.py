@@ -261,7 +261,8 @@ class Attention(nn.Module):
   """Multi-head attention with QK-RMSNorm: x [B, N, D] (queries), context [B, M, Dc] (keys/values).
 
   Self-attention when `context` is None. `rope` = (cos, sin) [B, N, head_dim / 2] (or
-  [B, N, heads, head_dim / 2]) rotates queries and keys (self-attention only). `mask` [B, M] (or [B, N] for self) masks keys.
+  [B, N, heads, head_dim / 2]) rotates queries and keys (self-attention only). `mask` [B, M]
+  (or [B, N] for self) masks keys.
   `zero_init_out` zero-initialises the output projection (the branch starts switched off).
   """
   num_heads: int
