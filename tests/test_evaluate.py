@@ -71,9 +71,11 @@ def test_compare_flags_runs_measured_differently(evaluation, tmp_path):
   shutil.copytree(out, other)
   saved = json.load(open(other / 'metrics.json'))
   saved['protocol']['steps'] = 30
+  saved['protocol']['factorized'] = True
   json.dump(saved, open(other / 'metrics.json', 'w'))
   markdown = evaluate.compare_runs([out, str(other)], str(tmp_path / 'cmp'))
-  assert 'measured differently' in markdown and 'steps' in markdown
+  assert 'measured differently' in markdown and 'steps' in markdown and 'factorized (' in markdown
+  assert 'in two passes' in markdown  # the factorized run's how-measured line says so
   for name in ('comparison.md', 'comparison.json', 'comparison.png'):
     assert os.path.exists(tmp_path / 'cmp' / name)
   for metric in world_metrics.METRICS:

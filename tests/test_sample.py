@@ -27,6 +27,23 @@ def test_same_seed_same_video_other_seed_other_video(generator):
   assert not np.array_equal(a, c)
 
 
+def test_factorized_keeps_the_opening_latent_frame_and_resamples_the_motion(generator, monkeypatch):
+  latents = []
+
+  def keep_latents(z):
+    latents.append(z)
+    return np.zeros(z.shape[:1] + (5, 16, 16, 3), np.float32)
+  monkeypatch.setattr(generator, 'decode', keep_latents)
+  prompts = ['a red circle moves to the right', 'a small blue square']
+  generator.generate(prompts, Settings(seed=3, steps=2))
+  generator.generate(prompts, Settings(seed=3, steps=2, factorized=True))
+  generator.generate(prompts, Settings(seed=3, steps=2, factorized=True))
+  plain, factorized, again = latents
+  np.testing.assert_array_equal(factorized[:, 0], plain[:, 0])  # the opening frame of the text-to-video pass
+  assert np.abs(factorized[:, 1:] - plain[:, 1:]).max() > 1e-3  # the motion sampled again, given it
+  np.testing.assert_array_equal(factorized, again)
+
+
 def test_other_sizes_and_guidance_settings(generator):
   video = generator.generate(['a green triangle'], Settings(num_frames=9, height=32, width=16, steps=2,
                                                             cfg_scale=1.0, sampler='heun'))

@@ -1,7 +1,7 @@
 """Evaluates a trained text-to-video run: how good its videos are, in numbers with intervals.
 
   python -m vidgen.evaluate --workdir runs/dit_world [--split eval|heldout] [--num_videos 64] \
-      [--steps S --cfg_scale G --sampler euler --seed 0] [--features_dir DIR] [--out DIR]
+      [--steps S --cfg_scale G --sampler euler --seed 0 --[no]factorized] [--features_dir DIR] [--out DIR]
   python -m vidgen.evaluate --compare runs/dit_a runs/dit_b ... [--split eval] [--out runs/comparison]
 
 Samples a video for each of a fixed prompt set (world videos 0 … N−1 of the split, their
@@ -108,7 +108,8 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   protocol = {
       'split': split, 'num_videos': num_videos, 'prompts': f'world {split} videos 0..{num_videos - 1}, their captions',
       'caption_style': config.data.world.caption_style, 'seed': s.seed, 'sampler': s.sampler, 'steps': s.steps,
-      'cfg_scale': s.cfg_scale, 'num_frames': s.num_frames, 'height': s.height, 'width': s.width,
+      'cfg_scale': s.cfg_scale, 'factorized': bool(s.factorized), 'num_frames': s.num_frames, 'height': s.height,
+      'width': s.width,
       'batch_size': batch_size, 'checkpoint_step': checkpoint_step(workdir), 'workdir': os.path.abspath(workdir),
       'vae_workdir': os.path.abspath(config.vae_workdir), 'world_seed': config.seed,
       'intervals': '95%: Wilson score for accuracies; percentile bootstrap over videos (1000 resamples, seed 0) '
@@ -120,7 +121,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
                      f'{config.data.num_frames}x{config.data.height}x{config.data.width}; leave the size unset.')
 
   log(f'[1/4] sampling {num_videos} videos for world {split} prompts ({s.sampler}, {s.steps} steps, '
-      f'guidance {s.cfg_scale}, seed {s.seed})', flush=True)
+      f'guidance {s.cfg_scale}, seed {s.seed}{", factorized" if s.factorized else ""})', flush=True)
   records = world_metrics.prompt_records(config.data, split, config.seed, num_videos)
   prompts = [str(r['caption']) for r in records]
   videos = {'generated': sample.sample_to_files(generator, prompts, s, samples_dir, batch_size,
@@ -212,7 +213,8 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments {argv[1:]} (runs to compare go after --compare).')
   if not FLAGS.workdir:
     raise app.UsageError('--workdir (a trained DiT run) is required, or --compare DIR1 DIR2 ...')
-  settings = Settings(steps=FLAGS.steps, cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed)
+  settings = Settings(steps=FLAGS.steps, cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed,
+                      factorized=FLAGS.factorized)
   results = evaluate_run(FLAGS.workdir, split=FLAGS.split, num_videos=FLAGS.num_videos, settings=settings,
                          batch_size=FLAGS.batch_size, out_dir=FLAGS.out, features_dir=FLAGS.features_dir)
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'evaluation', FLAGS.split)
@@ -229,6 +231,8 @@ if __name__ == '__main__':
   flags.DEFINE_float('cfg_scale', None, 'Classifier-free guidance scale; default: the run\'s.')
   flags.DEFINE_string('sampler', None, 'euler | heun (flow), ddim | ddpm (DDPM); default: the run\'s.')
   flags.DEFINE_integer('seed', 0, 'Sampling seed.')
+  flags.DEFINE_boolean('factorized', None, 'Two passes: the opening latent frame, then the motion given it; '
+                       'default: the run\'s config.sample.factorized.')
   flags.DEFINE_integer('batch_size', 16, 'Prompts sampled together.')
   flags.DEFINE_string('features_dir', None, 'World feature net for FVD; default WORKDIR/../world_features '
                       '(trained there on first use).')

@@ -26,7 +26,14 @@ from vidgen.train import dit_trainer
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """How videos are sampled; None fields take the run's defaults (its data size, `config.sample`)."""
+  """How videos are sampled; None fields take the run's defaults (its data size, `config.sample`).
+
+  `factorized` samples text-to-video in two passes of the same DiT, as Emu Video factorizes it:
+  the whole clip from the text, of which only the first latent frame (the opening image) is
+  kept, then the frames after it from new noise with that frame given clean (image-to-video).
+  For runs trained with `first_frame_prob` > 0: on the world, such a DiT moves a given object
+  the way the caption says, where from noise alone it does not (experiments/ablations/README.md).
+  """
   num_frames: int | None = None
   height: int | None = None
   width: int | None = None
@@ -35,6 +42,7 @@ class Settings:
   sampler: str | None = None
   seed: int = 0
   negative_prompt: str | None = None
+  factorized: bool | None = None
 
 
 class VideoGenerator:
@@ -72,7 +80,8 @@ class VideoGenerator:
         num_frames=settings.num_frames or data.num_frames, height=settings.height or data.height,
         width=settings.width or data.width, steps=settings.steps or sample.steps,
         cfg_scale=sample.cfg_scale if settings.cfg_scale is None else settings.cfg_scale,
-        sampler=settings.sampler or sample.sampler)
+        sampler=settings.sampler or sample.sampler,
+        factorized=sample.get('factorized', False) if settings.factorized is None else settings.factorized)
     vae_lib.check_video_shape(s.num_frames, s.height, s.width, self.vae.config.compression)
     latent = self.vae.config.latent_shape(s.num_frames, s.height, s.width)
     try:
@@ -83,6 +92,11 @@ class VideoGenerator:
     if s.steps < 1:
       raise ValueError(f'steps must be >= 1, got {s.steps}.')
     return s
+
+  def num_passes(self, settings: Settings) -> int:
+    """Sampler passes per video: 2 when factorized (the opening frame, then the motion), else 1."""
+    s = self.resolve(settings)
+    return 2 if s.factorized and self.vae.config.latent_shape(s.num_frames, s.height, s.width)[0] > 1 else 1
 
   def encode_prompts(self, prompts: Sequence[str]) -> tuple[jax.Array, jax.Array]:
     """The text encoder's tokens [B, L, D] and mask [B, L] of prompts, tokenized as in training."""
@@ -105,12 +119,23 @@ class VideoGenerator:
       negative = self.encode_prompts([s.negative_prompt])
     apply = lambda p, x, t, txt, m, cm, cl: self.model.apply({'params': p}, x, t, txt, m, cm, cl,
                                                              method=TextToVideo.denoise)
-    denoise = guidance.cfg_denoise_fn(apply, self.params, text, text_mask, null_text, null_mask, s.cfg_scale,
-                                      negative=negative)
     latent_shape = self.vae.config.latent_shape(s.num_frames, s.height, s.width)
-    x = samplers.sample(denoise, self.objective, (b,) + latent_shape, jax.random.key(s.seed), sampler=s.sampler,
-                        steps=s.steps, num_tokens=self.model.dit.num_tokens(*latent_shape[:3]),
-                        progress=progress or (lambda i, n: None))
+    num_tokens = self.model.dit.num_tokens(*latent_shape[:3])
+    progress = progress or (lambda i, n: None)
+
+    def sample(rng, cond_mask=None, cond_latents=None):
+      denoise = guidance.cfg_denoise_fn(apply, self.params, text, text_mask, null_text, null_mask, s.cfg_scale,
+                                        negative=negative, cond_mask=cond_mask, cond_latents=cond_latents)
+      return samplers.sample(denoise, self.objective, (b,) + latent_shape, rng, sampler=s.sampler, steps=s.steps,
+                             num_tokens=num_tokens, cond_mask=cond_mask, cond_latents=cond_latents,
+                             progress=progress)
+
+    x = sample(jax.random.key(s.seed))
+    if self.num_passes(s) == 2:
+      # Keep the first latent frame (the opening image) and sample the motion after it from
+      # new noise, as image-to-video: see `Settings`.
+      first = jnp.zeros((b, latent_shape[0]), bool).at[:, 0].set(True)
+      x = sample(jax.random.fold_in(jax.random.key(s.seed), 1), first, x)
     z = np.asarray(x) / self.latent_scale + self.latent_shift
     return video_io.to_uint8(self.decode(z))
 

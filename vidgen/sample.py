@@ -2,7 +2,7 @@
 
   python -m vidgen.sample --workdir runs/dit_world --prompt "a large red circle moves slowly to the right" \
       [--prompt ... | --prompts_file prompts.txt] [--num_frames 17 --height 32 --width 32] \
-      [--steps 30 --cfg_scale 4 --sampler euler --seed 0 --negative_prompt "..."] [--out OUTDIR]
+      [--steps 30 --cfg_scale 4 --sampler euler --seed 0 --negative_prompt "..." --[no]factorized] [--out OUTDIR]
 
 Writes per prompt OUTDIR/NN.mp4 and NN.gif, plus settings.json (every setting, the prompts
 and the run) and contact_sheet.png. Default OUTDIR: WORKDIR/samples.
@@ -52,8 +52,8 @@ def sample_to_files(generator: VideoGenerator, prompts: Sequence[str], settings:
   videos = []
   for start in range(0, len(prompts), batch_size):
     chunk = prompts[start:start + batch_size]
-    bar = tqdm.tqdm(total=settings.steps, desc=f'prompts {start + 1}-{start + len(chunk)}',
-                    disable=not show_progress)
+    bar = tqdm.tqdm(total=settings.steps * generator.num_passes(settings),
+                    desc=f'prompts {start + 1}-{start + len(chunk)}', disable=not show_progress)
     videos.extend(generator.generate(chunk, settings, progress=lambda i, n: bar.update(1)))
     bar.close()
   files = []
@@ -78,7 +78,7 @@ def main(argv):
   generator = VideoGenerator.from_workdir(FLAGS.workdir)
   settings = Settings(num_frames=FLAGS.num_frames, height=FLAGS.height, width=FLAGS.width, steps=FLAGS.steps,
                       cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed,
-                      negative_prompt=FLAGS.negative_prompt)
+                      negative_prompt=FLAGS.negative_prompt, factorized=FLAGS.factorized)
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'samples')
   sample_to_files(generator, prompts, settings, out, FLAGS.batch_size)
   print(f'Wrote {len(prompts)} videos (mp4 + gif), settings.json and contact_sheet.png to {out}')
@@ -96,6 +96,8 @@ if __name__ == '__main__':
   flags.DEFINE_string('sampler', None, 'euler | heun (flow), ddim | ddpm (DDPM).')
   flags.DEFINE_integer('seed', 0, 'Sampling seed: same seed, same videos.')
   flags.DEFINE_string('negative_prompt', None, 'Guide away from this prompt instead of the empty one.')
+  flags.DEFINE_boolean('factorized', None, 'First the opening latent frame from the text, then the motion after it '
+                       'given that frame; default: the run\'s config.sample.factorized.')
   flags.DEFINE_string('out', None, 'Output folder; default WORKDIR/samples.')
   flags.DEFINE_integer('batch_size', 8, 'Prompts sampled together.')
   app.run(main)

@@ -54,7 +54,8 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
       num_videos=16,            # eval prompts sampled and probed at each evaluation (0: off)
       sample_steps=10,          # sampler steps for those videos (0: sample.steps)
   ))
-  config.sample = ml_collections.ConfigDict(dict(steps=30, cfg_scale=4.0, sampler='euler'))
+  # factorized: text → first latent frame → the rest given it (generation.Settings); needs first_frame_prob > 0
+  config.sample = ml_collections.ConfigDict(dict(steps=30, cfg_scale=4.0, sampler='euler', factorized=False))
   if arg == 'tiny':
     config.data.update(num_frames=5, height=16, width=16, batch_size=2)
     config.data.tokenizer.train_examples = 200

@@ -26,9 +26,11 @@ def how_measured(protocol: Mapping[str, Any]) -> str:
   """One paragraph: what was sampled, how, and how the intervals were made."""
   p = protocol
   step = f'checkpoint step {p["checkpoint_step"]}' if p.get('checkpoint_step') is not None else 'latest checkpoint'
+  factorized = (' in two passes (factorized: the opening latent frame from the text, then the motion given it)'
+                if p.get('factorized') else '')
   return (f'**How measured.** {p["num_videos"]} prompts: {p["prompts"]} ({p["caption_style"]} captions, world seed '
-          f'{p["world_seed"]}). Generated at {step} with the {p["sampler"]} sampler, {p["steps"]} steps, guidance '
-          f'{p["cfg_scale"]}, seed {p["seed"]}, {p["num_frames"]} frames of {p["height"]}x{p["width"]}, '
+          f'{p["world_seed"]}). Generated at {step}{factorized} with the {p["sampler"]} sampler, {p["steps"]} steps, '
+          f'guidance {p["cfg_scale"]}, seed {p["seed"]}, {p["num_frames"]} frames of {p["height"]}x{p["width"]}, '
           f'{p["batch_size"]} prompts per batch. Intervals: {p["intervals"]}.')
 
 
@@ -156,13 +158,15 @@ def write_report(results: Mapping[str, Any], out_dir: str, training_rows: Sequen
 
 
 _COMPARED = ('protocol.split', 'protocol.num_videos', 'protocol.seed', 'protocol.sampler', 'protocol.steps',
-             'protocol.cfg_scale', 'protocol.num_frames', 'protocol.height', 'protocol.width', 'features.sha256')
+             'protocol.cfg_scale', 'protocol.factorized', 'protocol.num_frames', 'protocol.height', 'protocol.width',
+             'features.sha256')
+_DEFAULTS = {'protocol.factorized': False}  # what reports written before the key existed measured
 
 
 def _get(d: Mapping[str, Any], dotted: str) -> Any:
   for k in dotted.split('.'):
     d = d.get(k, {}) if isinstance(d, Mapping) else {}
-  return d if d != {} else None
+  return d if d != {} else _DEFAULTS.get(dotted)
 
 
 def write_comparison(runs: Mapping[str, Mapping[str, Any]], out_dir: str) -> str:

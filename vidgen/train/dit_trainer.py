@@ -155,8 +155,10 @@ class DiTTrainer:
 
     With probability `first_frame_prob` a clip's first latent frame is given clean: an
     image-to-video example for the same model (the samplers' `cond_mask`), whose loss on the
-    frames after it depends on the motion the caption names. On the quickstart's world it did
-    not raise direction accuracy at 2,000 steps (experiments/ablations/README.md).
+    frames after it depends on the motion the caption names. With most clips so and a high
+    timestep shift, the quickstart's DiT learns to move a given object the way the caption
+    says, which `generation.Settings.factorized` sampling turns into text-to-video
+    (experiments/ablations/README.md).
     """
     latent_rng, mask_rng = jax.random.split(rng)
     mean, logvar = self._latent_posterior(batch)
