@@ -14,8 +14,8 @@ TINY = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, channels=(8, 
 # The patch design: 4×4×4 pixel-unshuffle, ConvNeXt blocks on the latent grid (one level).
 PATCH = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, patch=4, patch_t=4, channels=(16,),
                           num_res_blocks=1, block='convnext')
-# The patch design with per-position MLPs beside its linear input and output convs.
-PATCH_MLP = dataclasses.replace(PATCH, head_width=32, stem_width=24)
+# The patch design with per-position MLPs beside its linear input and output convs, and a palette output.
+PATCH_MLP = dataclasses.replace(PATCH, head_width=32, stem_width=24, palette=3)
 # Half by patch, half by strided convs, in time and space.
 MIXED = vae_lib.VAEConfig(compression=(4, 4, 4), latent_channels=4, patch=2, patch_t=2, channels=(8, 16),
                           num_res_blocks=1, block='convnext')
@@ -76,11 +76,12 @@ def test_convnext_blocks_start_as_the_identity():
   np.testing.assert_allclose(decode(2 * z) - decode(z), decode(z) - decode(0 * z), atol=1e-4)
 
 
-def test_head_and_stem_mlps_change_nothing_at_init():
-  """Their last layer is zero-initialised: the VAE computes what the same weights do without them."""
+def test_head_stem_and_palette_change_nothing_at_init():
+  """Their last layer (the palette's colours) is zero-initialised: the VAE computes what the same
+  weights do without them."""
   model, params, video = _init(PATCH_MLP)
-  assert {'stem_mlp', 'head_mlp'} <= set(params['encoder']) | set(params['decoder'])
-  plain = {part: {k: v for k, v in params[part].items() if not k.endswith('_mlp')} for part in params}
+  assert {'stem_mlp', 'head_mlp', 'palette'} <= set(params['encoder']) | set(params['decoder'])
+  plain = {part: {k: v for k, v in params[part].items() if not k.endswith('_mlp') and k != 'palette'} for part in params}
   with_mlp = model.apply({'params': params}, video, method=vae_lib.VAE.reconstruct)
   without = vae_lib.VAE(PATCH).apply({'params': plain}, video, method=vae_lib.VAE.reconstruct)
   np.testing.assert_allclose(with_mlp, without, atol=1e-6)
@@ -88,6 +89,26 @@ def test_head_and_stem_mlps_change_nothing_at_init():
   assert not np.allclose(model.apply({'params': trained}, video, method=vae_lib.VAE.reconstruct),
                          vae_lib.VAE(PATCH).apply({'params': _past_init(PATCH, plain)}, video,
                                                   method=vae_lib.VAE.reconstruct), atol=1e-3)
+
+
+def test_palette_head_mixes_its_colours():
+  """Each pixel is a softmax-weighted mix of the position's colours (a numpy reference)."""
+  head = vae_lib.PaletteHead(colors=3, pixels=4, hidden=8)
+  x = jax.random.normal(jax.random.key(0), (2, 5, 16))
+  params = head.init(jax.random.key(1), x)['params']
+  np.testing.assert_allclose(head.apply({'params': params}, x), 0.0)  # colours start at zero
+  params = jax.tree_util.tree_map(lambda p: p + jax.random.normal(jax.random.key(2), p.shape), params)
+  p = jax.tree_util.tree_map(np.asarray, params)
+  xn = np.asarray(x)
+  xn = (xn - xn.mean(-1, keepdims=True)) / np.sqrt(xn.var(-1, keepdims=True) + 1e-6)
+  xn = xn * p['norm']['scale'] + p['norm']['bias']
+  colours = (xn @ p['colors']['kernel'] + p['colors']['bias']).reshape(2, 5, 3, 3)
+  hidden = np.asarray(jax.nn.gelu(xn @ p['fc1']['kernel'] + p['fc1']['bias']))
+  logits = (hidden @ p['logits']['kernel'] + p['logits']['bias']).reshape(2, 5, 4, 3)
+  weights = np.exp(logits - logits.max(-1, keepdims=True))
+  weights /= weights.sum(-1, keepdims=True)
+  expected = np.einsum('bspk,bskc->bspc', weights, colours).reshape(2, 5, 12)
+  np.testing.assert_allclose(head.apply({'params': params}, x), expected, atol=1e-4)
 
 
 @pytest.mark.parametrize('config', [TINY, PATCH, MIXED, PATCH_MLP])
@@ -148,6 +169,8 @@ def test_bad_config_is_a_clear_error():
     vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8, 8), block='unet')
   with pytest.raises(ValueError, match='head_width and vae.stem_width must be >= 0'):
     vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8, 8), head_width=-1)
+  with pytest.raises(ValueError, match='vae.palette must be >= 0'):
+    vae_lib.VAEConfig(compression=(4, 4, 4), channels=(8, 8, 8), palette=-2)
 
 
 def test_compression_ratio():

@@ -60,6 +60,11 @@ class VAEConfig:
   # and renders edges nonlinearly, at the cost of a per-position MLP on the latent grid.
   head_width: int = 0
   stem_width: int = 0
+  # Colours per latent position for a palette output beside the linear one (0: none): each pixel
+  # of the patch is a softmax-weighted mix of `palette` colours the decoder predicts for the patch,
+  # so a hard edge between two flat colours is a sign change of a logit, not an exact balance of
+  # linear weights. Its logits come from a hidden layer max(head_width, 256) wide.
+  palette: int = 0
   dtype: str = 'float32'     # compute dtype; params are float32
 
   def __post_init__(self):
@@ -77,6 +82,8 @@ class VAEConfig:
     if len(self.channels) != levels + 1:
       raise ValueError(f'vae.channels needs {levels + 1} entries (one per level for compression '
                        f'{self.compression}), got {len(self.channels)}: {self.channels}.')
+    if self.palette < 0:
+      raise ValueError(f'vae.palette must be >= 0 (0: off), got {self.palette}.')
     if self.head_width < 0 or self.stem_width < 0:
       raise ValueError(f'vae.head_width and vae.stem_width must be >= 0 (0: off), got {self.head_width}, '
                        f'{self.stem_width}.')
@@ -266,6 +273,27 @@ class PositionMlp(nn.Module):
     return nn.Dense(self.features, dtype=self.dtype, kernel_init=nn.initializers.zeros_init(), name='fc2')(h)
 
 
+class PaletteHead(nn.Module):
+  """Per position: `colors` RGB colours and, for each of the patch's `pixels`, softmax weights over
+  them; returns the mixed pixels [..., pixels * 3]. The colours start at zero, so it adds nothing
+  at init; the logits start random, which breaks the symmetry between colours."""
+  colors: int
+  pixels: int
+  hidden: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    x = nn.LayerNorm(dtype=self.dtype, name='norm')(x)
+    palette = nn.Dense(self.colors * 3, dtype=self.dtype, kernel_init=nn.initializers.zeros_init(),
+                       name='colors')(x).reshape(x.shape[:-1] + (self.colors, 3))
+    h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype, name='fc1')(x))
+    logits = nn.Dense(self.pixels * self.colors, dtype=self.dtype, name='logits')(h)
+    weights = jax.nn.softmax(logits.reshape(x.shape[:-1] + (self.pixels, self.colors)).astype(jnp.float32), axis=-1)
+    mixed = jnp.einsum('...pk,...kc->...pc', weights, palette.astype(jnp.float32))
+    return mixed.reshape(x.shape[:-1] + (self.pixels * 3,)).astype(self.dtype)
+
+
 class FrameAttention(nn.Module):
   """Single-head self-attention over the pixels of each frame (causal in time by construction)."""
   dtype: Any = jnp.float32
@@ -363,6 +391,8 @@ class Decoder(nn.Module):
     out = CausalConv3D(3 * p * p * pt, _io_kernel(cfg), dtype=dtype, name='conv_out')(h, **kw)
     if cfg.head_width:
       out = out + PositionMlp(cfg.head_width, 3 * p * p * pt, normalize=True, dtype=dtype, name='head_mlp')(h)
+    if cfg.palette:
+      out = out + PaletteHead(cfg.palette, p * p * pt, max(cfg.head_width, 256), dtype, name='palette')(h)
     h = out.astype(jnp.float32)
     video = einops.rearrange(h, 'b t h w (a p q c) -> b (t a) (h p) (w q) c', a=pt, p=p, q=p)
     return video[:, pt - 1:] if first else video
