@@ -26,7 +26,6 @@ import sys
 import time
 from typing import Any, Sequence
 
-import jax
 import numpy as np
 from absl import app, flags, logging
 
@@ -77,7 +76,7 @@ def reference_videos(generator: VideoGenerator, real: np.ndarray, seed: int,
   from (independent per value, as with the default noise prior), decoded as if it were a
   finished sample.
   """
-  reconstruct = jax.jit(lambda p, v: generator.vae.apply({'params': p}, v, method=vae_lib.VAE.reconstruct))
+  reconstruct = vae_lib.jitted_reconstruct(generator.vae)
   recon = _batched(lambda v: reconstruct(generator.vae_params, as_float_video(v)), real, batch_size)
   latent = generator.vae.config.latent_shape(*real.shape[1:4])
   z = np.random.default_rng(seed).standard_normal((len(real),) + tuple(latent)).astype(np.float32)

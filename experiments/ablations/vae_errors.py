@@ -4,16 +4,15 @@
 
 Reconstructs the run's eval videos (and their first frames as images) with the EMA weights and
 splits the squared error by what each true pixel shows. PSNR is a mean squared error, so the
-share of a kind is how much of the gap to a perfect reconstruction it holds; the "PSNR if perfect"
-column is the PSNR with that kind's error removed. World objects are drawn aliased (a pixel is in
-or out), so an edge pixel drawn wrong costs as much as a whole object's worth of soft interior.
+share of a kind is how much of the gap to a perfect reconstruction it holds; beside each share
+is the PSNR with that kind's error removed. World objects are drawn aliased (a pixel is in or
+out), so their edges are where a soft decoder loses most.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import jax
 import numpy as np
 
 from vidgen.data import pipeline, world
@@ -67,7 +66,7 @@ def main() -> None:
   parser.add_argument('--videos', type=int, default=64, help='eval videos (and as many images)')
   args = parser.parse_args()
   model, params, config = vae_trainer.load_vae(args.workdir)
-  reconstruct = jax.jit(lambda p, v: model.apply({'params': p}, v, method=vae_lib.VAE.reconstruct))
+  reconstruct = vae_lib.jitted_reconstruct(model)
   frames = config.eval.get('num_frames') or config.data.num_frames
   print(f'{args.workdir}: squared error of {args.videos} eval reconstructions (EMA weights) by what the pixel shows')
   print('| input | PSNR (pooled MSE) | ' + ' | '.join(KINDS) + ' |')

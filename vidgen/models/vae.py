@@ -427,6 +427,11 @@ class VAE(nn.Module):
     return self.decode(self.encode(video)[0])
 
 
+def jitted_reconstruct(model: VAE) -> Callable[[Any, Array], Array]:
+  """`VAE.reconstruct` as one jitted function of (params, video), as evaluations call it."""
+  return jax.jit(lambda params, video: model.apply({'params': params}, video, method=VAE.reconstruct))
+
+
 def check_video(video: Any, compression: Sequence[int]) -> None:
   """Raises a clear error for input the VAE cannot take (wrong rank, dtype, range or size)."""
   shape = getattr(video, 'shape', None)

@@ -51,7 +51,7 @@ class VAETrainer:
     data = config.data
     vae_lib.check_video_shape(data.num_frames, data.height, data.width, self.vae_config.compression)
     self.model = vae_lib.VAE(self.vae_config)
-    self._reconstruct = jax.jit(lambda p, v: self.model.apply({'params': p}, v, method=vae_lib.VAE.reconstruct))
+    self._reconstruct = vae_lib.jitted_reconstruct(self.model)
     self.optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
     loss = config.loss
     self.use_gan = loss.gan_weight > 0
