@@ -11,9 +11,16 @@ CPU: more runs slower per token). The step is the trainer's: AdamW, params and o
 donated. Blocks run as a Python loop unless --scan (`nn.scan`, the TPU choice: on a CPU the
 scanned loop measured 3-20% slower).
 
+Each case runs with XLA's memory-optimized CPU scheduler (`--xla_scheduler memory`, the default
+here; `default` measures XLA's own choice). It is an XLA_FLAGS setting, so the trainer runs
+without it unless you set it: XLA_FLAGS=--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED.
+It ran fewer ops side by side and the B/2 step 3-5% faster; the quickstart's small DiT gained nothing.
+
 Then where the time goes: one step traced with the JAX profiler, XLA's ops summed by kind
 (matmuls, attention's batched matmuls, elementwise, layout copies, the optimizer). XLA runs
-independent ops side by side, so the op times add up to more than the step.
+independent ops side by side, which adds op time; Eigen matmuls (XLA's non-YNNPACK dots, such
+as the dense layers' weight gradients) go on working after their traced op ends, which hides
+some. So the op times need not add up to the step.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from vidgen.models import dit as dit_lib  # noqa: E402
 from vidgen.models import flops as flops_lib  # noqa: E402
 
 TEXT_LEN = 16
+SCHEDULER_FLAGS = {'memory': '--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED', 'default': ''}
 
 
 def best_time(fn, *args, repeats: int = 5) -> float:
@@ -152,6 +160,8 @@ def main() -> None:
   parser.add_argument('--tokens_per_step', type=int, default=2048, help='batch = tokens_per_step / tokens')
   parser.add_argument('--scan', action='store_true', help='nn.scan over blocks (default: a Python loop)')
   parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--xla_scheduler', choices=sorted(SCHEDULER_FLAGS), default='memory',
+                      help="XLA's CPU scheduler for the cases (memory: memory-optimized; default: XLA's own)")
   parser.add_argument('--case', help=argparse.SUPPRESS)  # SIZE:TOKENS, run in a fresh process by main
   args = parser.parse_args()
   if args.case:
@@ -160,8 +170,10 @@ def main() -> None:
     return
 
   peak = matmul_peak()
+  env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {SCHEDULER_FLAGS[args.xla_scheduler]}".strip())
   print(f'{os.cpu_count()} CPUs; jax {jax.__version__}; measured float32 matmul peak {peak / 1e9:.1f} GFLOP/s; '
-        f'blocks {"scanned" if args.scan else "in a Python loop"}; each case in a fresh process\n')
+        f'blocks {"scanned" if args.scan else "in a Python loop"}; {args.xla_scheduler} XLA scheduler; '
+        'each case in a fresh process\n')
   print('| DiT | tokens | batch | step s | tokens/s | model GFLOP/step | GFLOP/s | MFU |')
   print('|---|---|---|---|---|---|---|---|')
   rows = []
@@ -170,7 +182,7 @@ def main() -> None:
       # A fresh process per case: one run after another in the same process ran up to 10% slower.
       command = [sys.executable, os.path.abspath(__file__), '--case', f'{size}:{tokens}', '--repeats',
                  str(args.repeats), '--tokens_per_step', str(args.tokens_per_step)] + (['--scan'] if args.scan else [])
-      out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+      out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
       row = json.loads(out.strip().splitlines()[-1])
       rows.append(row)
       rate = row['flops'] / row['seconds']

@@ -184,3 +184,27 @@ def test_timestep_embedding_and_masked_mean():
   x = jnp.arange(12.0).reshape(1, 4, 3)
   np.testing.assert_allclose(layers.masked_mean(x, jnp.array([[1, 1, 0, 0]], bool)), [[1.5, 2.5, 3.5]])
   np.testing.assert_allclose(layers.masked_mean(x, jnp.zeros((1, 4), bool)), [[0, 0, 0]])
+
+
+def test_token_matmul_values_and_gradients_match_numpy():
+  """The custom weight gradient is the matmul's: x [B, N, K] @ w [K, M] and both gradients."""
+  rng = np.random.default_rng(0)
+  x, w, g = rng.normal(size=(3, 5, 4)), rng.normal(size=(4, 6)), rng.normal(size=(3, 5, 6))
+  y, vjp = jax.vjp(layers.token_matmul, jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32))
+  dx, dw = vjp(jnp.asarray(g, jnp.float32))
+  np.testing.assert_allclose(y, x @ w, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx, g @ w.T, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dw, np.einsum('bnk,bnm->km', x, g), rtol=1e-5, atol=1e-5)
+
+
+def test_dense_uses_token_matmul_with_flax_dense_parameters_and_values():
+  x = jax.random.normal(jax.random.key(0), (2, 3, 8))
+  ours, ref = layers.Dense(5), nn.Dense(5)
+  params = ours.init(jax.random.key(1), x)['params']['dense']
+  params = nn.unbox(params)
+  loss = lambda module, p: jnp.sum(jnp.sin(module.apply({'params': p}, x)))
+  ours_value, ours_grad = jax.value_and_grad(lambda p: loss(ours, {'dense': p}))(params)
+  ref_value, ref_grad = jax.value_and_grad(lambda p: loss(ref, p))(params)
+  np.testing.assert_allclose(ours_value, ref_value, rtol=1e-5)
+  for name in ('kernel', 'bias'):
+    np.testing.assert_allclose(ours_grad[name], ref_grad[name], rtol=1e-5, atol=1e-6)

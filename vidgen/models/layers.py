@@ -85,6 +85,40 @@ class LayerNorm(nn.Module):
     return y.astype(self.dtype)
 
 
+@jax.custom_vjp
+def token_matmul(x: Array, kernel: Array) -> Array:
+  """x [..., K] @ kernel [K, N]: jnp.matmul, with the weight gradient taken over the flattened
+  tokens, one [tokens, K]ᵀ·[tokens, N] dot.
+
+  Autodiff of the same matmul on [B, N, K] contracts batch and length in one dot_general, which
+  XLA's CPU backend runs after copying the output gradient into a transposed layout; flattened,
+  the dot needs no copy. Same values and shapes; the DiT-B/2 training step ran 6% faster
+  (`experiments/benchmarks/dit_step.py`).
+  """
+  return jnp.matmul(x, kernel)
+
+
+def _token_matmul_fwd(x: Array, kernel: Array) -> tuple[Array, tuple[Array, Array]]:
+  return jnp.matmul(x, kernel), (x, kernel)
+
+
+def _token_matmul_bwd(residuals: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
+  x, kernel = residuals
+  tokens = x.reshape(-1, x.shape[-1])
+  return jnp.matmul(g, kernel.T), jnp.matmul(tokens.T, g.reshape(-1, g.shape[-1]))
+
+
+token_matmul.defvjp(_token_matmul_fwd, _token_matmul_bwd)
+
+
+def dense_dot_general(lhs: Array, rhs: Array, dimension_numbers: Any, precision: Any = None,
+                      preferred_element_type: Any = None) -> Array:
+  """nn.Dense's dot_general (x's last dim with the kernel's first) through `token_matmul`."""
+  if dimension_numbers != (((lhs.ndim - 1,), (0,)), ((), ())) or precision or preferred_element_type:
+    return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision, preferred_element_type)
+  return token_matmul(lhs, rhs)
+
+
 class Dense(nn.Module):
   """nn.Dense with logical axes on its kernel (in, out) and bias (out); params float32."""
   features: int
@@ -98,7 +132,8 @@ class Dense(nn.Module):
   def __call__(self, x: Array) -> Array:
     kernel_init = (zeros_init(self.axes) if self.zero_init else dense_init(self.axes, self.kernel_init))
     return nn.Dense(self.features, use_bias=self.use_bias, dtype=self.dtype, param_dtype=jnp.float32,
-                    kernel_init=kernel_init, bias_init=zeros_init((self.axes[1],)), name='dense')(x)
+                    kernel_init=kernel_init, bias_init=zeros_init((self.axes[1],)), dot_general=dense_dot_general,
+                    name='dense')(x)
 
 
 class Mlp(nn.Module):
