@@ -7,10 +7,10 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core CPU from a fresh workdir: 26.9 min end to end (VAE 6.9, latents 0.3,
-DiT 15.3 for 5,000 steps, evaluation 4.5 with the feature net); VAE eval PSNR 29.7 dB on
+Measured on a 2-core CPU from a fresh workdir: 25.4 min end to end (VAE 6.6, latents 0.3,
+DiT 14.5 for 5,000 steps, evaluation 4.0 with the feature net); VAE eval PSNR 29.7 dB on
 videos, 33.1 on images; on 64 eval prompts the generated videos have the right colour in 100%
-[94%, 100%], background in 100%, motion direction in 77% [65%, 85%] and shape in 34%. Motion
+[94%, 100%], background in 100%, motion direction in 75% [63%, 84%] and shape in 39%. Motion
 comes from image-to-video examples at a high timestep shift and factorized sampling (below;
 what was tried: experiments/ablations/README.md).
 """
