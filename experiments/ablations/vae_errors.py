@@ -16,6 +16,7 @@ import argparse
 import numpy as np
 
 from vidgen.data import pipeline, world
+from vidgen.eval import image_metrics
 from vidgen.models import vae as vae_lib
 from vidgen.train import vae_trainer
 
@@ -56,7 +57,7 @@ def error_split(reconstruct, params, config, num_frames: int, num_videos: int) -
     if seen >= num_videos:
       break
   total = sum(totals.values())
-  return {'psnr': 10 * np.log10(4.0 * pixels / total), 'mse': total / pixels,
+  return {'psnr': float(image_metrics.psnr_from_mse(total / pixels)), 'mse': total / pixels,
           **{k: v / total for k, v in totals.items()}}
 
 
@@ -73,7 +74,8 @@ def main() -> None:
   print('|---' * (len(KINDS) + 2) + '|')
   for name, num_frames in ((f'{frames}-frame videos', frames), ('images', 1)):
     split = error_split(reconstruct, params, config, num_frames, args.videos)
-    cells = [f"{split[k]:.0%} (→ {10 * np.log10(4.0 / (split['mse'] * (1 - split[k]))):.1f} dB)" for k in KINDS]
+    cells = [f"{split[k]:.0%} (→ {float(image_metrics.psnr_from_mse(split['mse'] * (1 - split[k]))):.1f} dB)"
+             for k in KINDS]
     print(f"| {name} | {split['psnr']:.2f} | " + ' | '.join(cells) + ' |')
   print('Each cell: the share of the squared error, and the PSNR were that kind reconstructed perfectly.')
 

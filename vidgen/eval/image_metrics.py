@@ -10,6 +10,11 @@ import numpy as np
 def psnr(x: jax.Array, y: jax.Array) -> jax.Array:
   """PSNR in dB per video of [..., T, H, W, C] arrays in [-1, 1] (data range 2, i.e. 1 on [0, 1])."""
   mse = jnp.mean((jnp.clip(x, -1, 1) - jnp.clip(y, -1, 1)) ** 2, axis=(-4, -3, -2, -1))
+  return psnr_from_mse(mse)
+
+
+def psnr_from_mse(mse: jax.Array | float) -> jax.Array:
+  """PSNR in dB of a mean squared error on [-1, 1] values (data range 2)."""
   return 10.0 * jnp.log10(4.0 / jnp.maximum(mse, 1e-10))
 
 
