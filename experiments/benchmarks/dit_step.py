@@ -1,11 +1,12 @@
 """DiT training-step speed: step time, tokens/s, model FLOPs, achieved FLOP/s and MFU on this machine.
 
   python experiments/benchmarks/dit_step.py [--sizes S,B] [--tokens 64,256] [--tokens_per_step 2048] \
-      [--scan] [--repeats 3]
+      [--scan] [--repeats 3] [--torch]
 
-MFU is measured against a matmul peak the script measures on the same machine (the best
-float32 GFLOP/s of square matmuls), so it says how much of what this CPU can do the DiT step
-uses. Model FLOPs are analytic (`vidgen.models.flops.flops_per_step`: 3 × forward matmul FLOPs,
+MFU is measured against a matmul peak the script measures on the same machine: the best float32
+GFLOP/s of square matmuls, measured before and after the cases (and by PyTorch with --torch).
+Each measurement is a floor under what this CPU can do, so the highest counts; on a shared VM
+they moved by 20% within minutes. MFU says how much of that the DiT step uses. Model FLOPs are analytic (`vidgen.models.flops.flops_per_step`: 3 × forward matmul FLOPs,
 attention included). The batch is `tokens_per_step / tokens` (2,048 tokens fill this 2-core
 CPU: more runs slower per token). The step is the trainer's: AdamW, params and optimizer state
 donated. Blocks run as a Python loop unless --scan (`nn.scan`, the TPU choice: on a CPU the
@@ -15,6 +16,11 @@ Each case runs with XLA's memory-optimized CPU scheduler (`--xla_scheduler memor
 here; `default` measures XLA's own choice). It is an XLA_FLAGS setting, so the trainer runs
 without it unless you set it: XLA_FLAGS=--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED.
 It ran fewer ops side by side and the B/2 step 3-5% faster; the quickstart's small DiT gained nothing.
+
+--torch runs the same network and step in PyTorch (`torch_dit_reference.py`, eager) right after
+each case and adds its step time and MFU against the same peak: the kind of reference the MFU
+goal was set from, on this machine, a minute apart. The peak differs between machines (AVX-512
+or not), so the two step times side by side say more than either MFU alone.
 
 Then where the time goes: one step traced with the JAX profiler, XLA's ops summed by kind
 (matmuls, attention's batched matmuls, elementwise, layout copies, the optimizer). XLA runs
@@ -153,6 +159,17 @@ def run_case(size: str, tokens: int, tokens_per_step: int, scan: bool, repeats: 
               parts=profile(step, (*state, *data), hlo))
 
 
+def run_torch_reference(size: str, tokens: str, tokens_per_step: int, repeats: int) -> dict:
+  """The same step in PyTorch, in a fresh process (`torch_dit_reference.py`); its row."""
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_dit_reference.py')
+  command = [sys.executable, script, '--case', f'{size}:{tokens}', '--tokens_per_step', str(tokens_per_step),
+             '--repeats', str(repeats)]
+  done = subprocess.run(command, capture_output=True, text=True)
+  if done.returncode:
+    raise SystemExit(f'The PyTorch reference failed (--torch needs `pip install torch`):\n{done.stderr[-2000:]}')
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--sizes', default='S,B')
@@ -162,6 +179,8 @@ def main() -> None:
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--xla_scheduler', choices=sorted(SCHEDULER_FLAGS), default='memory',
                       help="XLA's CPU scheduler for the cases (memory: memory-optimized; default: XLA's own)")
+  parser.add_argument('--torch', action='store_true',
+                      help='after each case, time the same step in PyTorch (torch_dit_reference.py; needs torch)')
   parser.add_argument('--case', help=argparse.SUPPRESS)  # SIZE:TOKENS, run in a fresh process by main
   args = parser.parse_args()
   if args.case:
@@ -169,27 +188,44 @@ def main() -> None:
     print(json.dumps(run_case(size, int(tokens), args.tokens_per_step, args.scan, args.repeats)))
     return
 
-  peak = matmul_peak()
+  peaks = [matmul_peak()]
   env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {SCHEDULER_FLAGS[args.xla_scheduler]}".strip())
-  print(f'{os.cpu_count()} CPUs; jax {jax.__version__}; measured float32 matmul peak {peak / 1e9:.1f} GFLOP/s; '
-        f'blocks {"scanned" if args.scan else "in a Python loop"}; {args.xla_scheduler} XLA scheduler; '
-        'each case in a fresh process\n')
-  print('| DiT | tokens | batch | step s | tokens/s | model GFLOP/step | GFLOP/s | MFU |')
-  print('|---|---|---|---|---|---|---|---|')
-  rows = []
+  rows, torch_rows = [], []
   for size in args.sizes.split(','):
     for tokens in args.tokens.split(','):
       # A fresh process per case: one run after another in the same process ran up to 10% slower.
       command = [sys.executable, os.path.abspath(__file__), '--case', f'{size}:{tokens}', '--repeats',
                  str(args.repeats), '--tokens_per_step', str(args.tokens_per_step)] + (['--scan'] if args.scan else [])
       out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-      row = json.loads(out.strip().splitlines()[-1])
-      rows.append(row)
-      rate = row['flops'] / row['seconds']
-      print(f"| {row['name']} | {row['tokens']} | {row['batch']} | {row['seconds']:.3f} | "
-            f"{row['batch'] * row['tokens'] / row['seconds']:.0f} | {row['flops'] / 1e9:.1f} | {rate / 1e9:.1f} | "
-            f'{rate / peak:.0%} |', flush=True)
+      rows.append(json.loads(out.strip().splitlines()[-1]))
+      print(f'{size}/2 at {tokens} tokens: step {rows[-1]["seconds"]:.3f} s', file=sys.stderr, flush=True)
+      if args.torch:  # right after the JAX case, so both see the machine in the same state
+        torch_rows.append(run_torch_reference(size, tokens, args.tokens_per_step, args.repeats))
+        peaks.append(torch_rows[-1]['torch_peak'])
+  peaks.append(matmul_peak())
+  # Every peak measured is a floor under what this CPU can do: MFU is against the highest.
+  peak = max(peaks)
 
+  print(f'{os.cpu_count()} CPUs; jax {jax.__version__}; float32 matmul peak {peak / 1e9:.1f} GFLOP/s (the best of '
+        f'{", ".join(f"{p / 1e9:.1f}" for p in peaks)} measured before, {"between, " if args.torch else ""}and after '
+        f'the cases); blocks {"scanned" if args.scan else "in a Python loop"}; {args.xla_scheduler} XLA scheduler; '
+        'each case in a fresh process\n')
+  print('| DiT | tokens | batch | step s | tokens/s | model GFLOP/step | GFLOP/s | MFU |' +
+        (' PyTorch step s | PyTorch MFU |' if args.torch else ''))
+  print('|---|---|---|---|---|---|---|---|' + '---|---|' * args.torch)
+  for i, row in enumerate(rows):
+    rate = row['flops'] / row['seconds']
+    line = (f"| {row['name']} | {row['tokens']} | {row['batch']} | {row['seconds']:.3f} | "
+            f"{row['batch'] * row['tokens'] / row['seconds']:.0f} | {row['flops'] / 1e9:.1f} | {rate / 1e9:.1f} | "
+            f'{rate / peak:.0%} |')
+    if torch_rows:
+      ref = torch_rows[i]
+      line += f" {ref['seconds']:.3f} | {ref['flops'] / ref['seconds'] / peak:.0%} |"
+    print(line)
+  if torch_rows:
+    ref = torch_rows[0]
+    print(f"\nPyTorch {ref['torch']} ({ref['threads']} threads, eager, torch_dit_reference.py): the same network "
+          'and step, run after each case; its square-matmul peaks are among those above.')
   print('\nWhere the time goes (XLA op time per kind in one traced step, share of all op time):\n')
   for row in rows:
     parts = row['parts']
