@@ -6,8 +6,8 @@
 MFU is measured against a matmul peak the script measures on the same machine: the best float32
 GFLOP/s of square matmuls, measured before and after the cases (and by PyTorch with --torch).
 Each measurement is a floor under what this CPU can do, so the highest counts; on a shared VM
-they moved by 20% within minutes. MFU says how much of that the DiT step uses. Model FLOPs are analytic (`vidgen.models.flops.flops_per_step`: 3 × forward matmul FLOPs,
-attention included). The batch is `tokens_per_step / tokens` (2,048 tokens fill this 2-core
+they moved by 20% within minutes. MFU says how much of that the DiT step uses. Model FLOPs are
+analytic (`vidgen.models.flops.flops_per_step`: 3 × forward matmul FLOPs, attention included). The batch is `tokens_per_step / tokens` (2,048 tokens fill this 2-core
 CPU: more runs slower per token). The step is the trainer's: AdamW, params and optimizer state
 donated. Blocks run as a Python loop unless --scan (`nn.scan`, the TPU choice: on a CPU the
 scanned loop measured 3-20% slower).

@@ -27,7 +27,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+from dit_step import TEXT_LEN, latent_grid  # noqa: E402  (the JAX benchmark's inputs)
+from vidgen.models import dit as dit_lib  # noqa: E402
+from vidgen.models import flops as flops_lib  # noqa: E402
+from vidgen.models import layers  # noqa: E402
 
 try:
   import torch
@@ -36,9 +42,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
   sys.exit('torch_dit_reference.py needs PyTorch: pip install torch (CPU build), then rerun.')
 
-TEXT_LEN = 16
 TEXT_WIDTH = 256
-TIME_FREQ_DIM = 256
+TIME_FREQ_DIM = dit_lib.TIME_FREQ_DIM
 
 
 class RMSNorm(nn.Module):
@@ -110,7 +115,7 @@ class DiT(nn.Module):
   def forward(self, tokens, flags, t, text, rope):
     half = TIME_FREQ_DIM // 2
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
-    angles = t[:, None] * 1000.0 * freqs
+    angles = t[:, None] * dit_lib.TIME_SCALE * freqs
     temb = torch.cat([angles.cos(), angles.sin()], dim=-1)
     c = self.t_embed2(F.silu(self.t_embed1(temb))) + self.pooled_text_proj(text.mean(1))
     context = self.text_proj(text)
@@ -123,7 +128,6 @@ class DiT(nn.Module):
 
 def rope_tables(batch: int, grid: tuple[int, int, int], head_dim: int):
   """cos/sin [B, 1, N, Dh/2] of axial 3D RoPE over the (t, h, w) token grid, split as vidgen's."""
-  from vidgen.models import layers  # the split only; numpy-free and cheap
   pairs = []
   for axis, dim in enumerate(layers.rope_axes_split(head_dim)):
     pairs += [(axis, 10000.0 ** (-j / dim)) for j in range(0, dim, 2)]
@@ -150,13 +154,6 @@ def matmul_peak() -> float:
 
 def run_case(size: str, tokens: int, tokens_per_step: int, repeats: int) -> dict:
   """Times the reference step for a DiT size and token count; returns its row."""
-  from vidgen.models import dit as dit_lib
-  from vidgen.models import flops as flops_lib
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from dit_step import TEXT_LEN as JAX_TEXT_LEN, latent_grid
-
-  if JAX_TEXT_LEN != TEXT_LEN:
-    raise ValueError(f'text length {TEXT_LEN} differs from dit_step.py ({JAX_TEXT_LEN}).')
   config = dit_lib.DiTConfig(size=size, patch=(1, 2, 2), latent_channels=4, text_width=TEXT_WIDTH)
   batch = max(1, tokens_per_step // tokens)
   frames, height, width = latent_grid(tokens)
