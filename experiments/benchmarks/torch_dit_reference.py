@@ -26,6 +26,7 @@ import os
 import sys
 import time
 
+import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
@@ -126,17 +127,10 @@ class DiT(nn.Module):
     return self.final_proj(self.final_norm(h) * (1 + scale) + shift)
 
 
-def rope_tables(batch: int, grid: tuple[int, int, int], head_dim: int):
-  """cos/sin [B, 1, N, Dh/2] of axial 3D RoPE over the (t, h, w) token grid, split as vidgen's."""
-  pairs = []
-  for axis, dim in enumerate(layers.rope_axes_split(head_dim)):
-    pairs += [(axis, 10000.0 ** (-j / dim)) for j in range(0, dim, 2)]
-  t, h, w = grid
-  pos = torch.stack(torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing='ij'), -1)
-  pos = pos.reshape(-1, 3).float()
-  angles = torch.stack([pos[:, axis] * freq for axis, freq in pairs], dim=-1)  # [N, Dh/2]
-  angles = angles.expand(batch, 1, *angles.shape)
-  return angles.cos(), angles.sin()
+def rope_tables(config: dit_lib.DiTConfig, batch: int, grid: tuple[int, int, int]):
+  """cos/sin [B, 1, N, Dh/2] of vidgen's own 3D RoPE (`layers.rope_3d` at `dit.token_positions`)."""
+  cos, sin = layers.rope_3d(dit_lib.token_positions(batch, grid), config.head_dim, theta=config.rope_theta)
+  return tuple(torch.from_numpy(np.array(a))[:, None] for a in (cos, sin))
 
 
 def matmul_peak() -> float:
@@ -170,7 +164,7 @@ def run_case(size: str, tokens: int, tokens_per_step: int, repeats: int) -> dict
   x = torch.randn(batch, n, config.patch_dim)
   flags = torch.zeros(batch, n, config.patch[0])
   t, text = torch.rand(batch), torch.randn(batch, TEXT_LEN, TEXT_WIDTH)
-  rope = rope_tables(batch, grid, config.head_dim)
+  rope = rope_tables(config, batch, grid)
   optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
   def step():
