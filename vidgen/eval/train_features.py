@@ -88,9 +88,11 @@ def train_features(config: ml_collections.ConfigDict, out: str, verbose: bool = 
   for step in range(steps):
     video, labels = _batch(train_source, step * batch_size, batch_size)
     params, opt_state, loss = step_fn(params, opt_state, video, labels)
-    losses.append(float(loss))
-    if verbose and ((step + 1) % config.train.log_every == 0 or step + 1 == steps):
-      print(f'step {step + 1}/{steps} | loss {np.mean(losses):.4g} | {time.time() - start:.0f}s', flush=True)
+    losses.append(loss)  # read at the log line: the next batch renders while this step runs
+    if (step + 1) % config.train.log_every == 0 or step + 1 == steps:
+      if verbose:
+        print(f'step {step + 1}/{steps} | loss {np.mean(jax.device_get(losses)):.4g} | {time.time() - start:.0f}s',
+              flush=True)
       losses.clear()
 
   classify = jax.jit(lambda p, v: model.apply({'params': p}, v))
@@ -127,7 +129,7 @@ def load_or_train(directory: str, config: ml_collections.ConfigDict | str | None
   """The feature net in `directory`; trained there first (from `config`: a ConfigDict or config file) if absent."""
   if not paths.exists(os.path.join(directory, features_lib.INFO_FILE)):
     config = config or DEFAULT_CONFIG
-    print(f'No world feature net in {directory}: training one (about 6 min on a 2-core CPU at the default config); '
+    print(f'No world feature net in {directory}: training one (about 4-5 min on a 2-core CPU at the default config); '
           'later evaluations reuse it.', flush=True)
     train_features(config_lib.load_config(config) if isinstance(config, str) else config, directory)
   return features_lib.FeatureExtractor(directory)
