@@ -57,6 +57,7 @@ def dit_config(config: ml_collections.ConfigDict, vae_dir: str, pattern: str) ->
   dit.vae_workdir = vae_dir
   dit.data.source = 'array_record'
   dit.data.array_record.pattern = pattern
+  dit.data.keep_in_memory = True  # 30 MB of latents, read for many epochs: decode each once
   return dit
 
 

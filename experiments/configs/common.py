@@ -42,6 +42,7 @@ def data_config() -> ml_collections.ConfigDict:
           captions='',      # JSONL ({"file": ..., "caption": ...}) or CSV (file,caption); default: PATH/captions.jsonl
       )),
       array_record=ml_collections.ConfigDict(dict(pattern='')),  # e.g. /data/world-*.array_record
+      keep_in_memory=False,  # read each record once, then serve it from memory (small sources, many epochs)
       tfds=ml_collections.ConfigDict(dict(
           name='', data_dir='', video_key='video', caption_key='caption', fps=8.0)),
       batch_size=8,         # global batch; each JAX process loads batch_size / process_count

@@ -225,3 +225,52 @@ def test_make_source_dispatches(folder, tfds_dir):
   config.folder.path = ''
   with pytest.raises(ValueError, match='data.folder.path'):
     sources.make_source(config, 'train', 0)
+
+
+# ---- in memory ----------------------------------------------------------------------------
+
+class ReadCounter:
+  """A source that counts how often each record is read."""
+
+  def __init__(self, n=4):
+    self.reads = [0] * n
+
+  def __len__(self):
+    return len(self.reads)
+
+  def __getitem__(self, index):
+    self.reads[index] += 1
+    return {'frames': tiny_video(2, level=index), 'caption': f'video {index}', 'fps': np.float32(8),
+            'index': np.int64(index)}
+
+
+def test_in_memory_source_reads_each_record_once_and_serves_the_same_values():
+  counter = ReadCounter()
+  source = sources.InMemorySource(counter)
+  assert len(source) == 4
+  for _ in range(3):
+    for i in (2, 0, 2, 3):
+      got = source[i]
+      check_layout(got, i)
+      np.testing.assert_array_equal(got['frames'], tiny_video(2, level=i))
+  assert counter.reads == [1, 0, 1, 1]
+  with pytest.raises(ValueError, match='read-only'):
+    source[0]['frames'][0, 0, 0, 0] = 1  # a later epoch must read what the first did
+  source[0]['caption'] = 'changed'  # each read is a new dict: changing one changes no other
+  assert source[0]['caption'] == 'video 0'
+  with pytest.raises(IndexError, match='out of range'):
+    source[4]
+  assert pickle.loads(pickle.dumps(source))[3]['caption'] == 'video 3'
+
+
+def test_make_source_keeps_records_in_memory_when_asked(folder):
+  write_jsonl(folder / 'captions.jsonl', ROWS)
+  config = common.data_config()
+  config.update(source='folder', keep_in_memory=True)
+  config.folder.path = str(folder)
+  source = sources.make_source(config, 'train', 0)
+  plain = sources.VideoFolderSource(folder)
+  assert isinstance(source, sources.InMemorySource) and len(source) == len(plain)
+  for i in range(len(plain)):
+    np.testing.assert_array_equal(source[i]['frames'], plain[i]['frames'])
+    assert source[i]['caption'] == plain[i]['caption']

@@ -273,6 +273,44 @@ class ArrayRecordSource:
     return f'ArrayRecordSource({self._pattern!r}, {len(self._paths)} shards)'
 
 
+# ---- in memory ------------------------------------------------------------------------------
+
+
+class InMemorySource:
+  """Another source whose records are read and decoded once, then kept in memory.
+
+  For a small source read over many epochs: the quickstart's 2,000 cached latent clips are
+  30 MB, and decoding a record from its shard (about 1.2 ms) cost the 2-core CPU about 7% of
+  each DiT step. Records are kept as the wrapped source returns them, with arrays made
+  read-only, so nothing downstream can change what a later epoch reads.
+  """
+
+  def __init__(self, source: Any):
+    self._source = source
+    self._records: dict[int, dict[str, Any]] = {}
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    index = _check_index(index, len(self), self)
+    record = self._records.get(index)
+    if record is None:
+      record = {k: _read_only(v) for k, v in self._source[index].items()}
+      self._records[index] = record
+    return dict(record)
+
+  def __repr__(self) -> str:
+    return f'InMemorySource({self._source!r}, {len(self._records)} of {len(self)} records read)'
+
+
+def _read_only(value: Any) -> Any:
+  if isinstance(value, np.ndarray):
+    value = value.view()
+    value.flags.writeable = False
+  return value
+
+
 # ---- TFDS ---------------------------------------------------------------------------------
 
 class TfdsSource:
@@ -351,7 +389,14 @@ def make_source(data_config: ml_collections.ConfigDict, split: str, seed: int):
   'world' serves its train/eval/heldout splits from `seed`; 'tfds' reads the TFDS split of
   that name. 'folder' and 'array_record' are one fixed set of videos: they ignore `split`
   and `seed` (point data.folder.path or data.array_record.pattern at another set for eval).
+  With `data_config.keep_in_memory` each record is read once and then served from memory
+  (`InMemorySource`).
   """
+  source = _make_source(data_config, split, seed)
+  return InMemorySource(source) if data_config.get('keep_in_memory', False) else source
+
+
+def _make_source(data_config: ml_collections.ConfigDict, split: str, seed: int):
   kind = data_config.source
   if kind == 'world':
     from vidgen.data import world  # pylint: disable=g-import-not-at-top
