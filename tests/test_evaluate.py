@@ -19,7 +19,7 @@ def evaluation(tiny_dit_run, tmp_path_factory):
   out = str(tmp_path_factory.mktemp('evaluation'))
   features_dir = str(tmp_path_factory.mktemp('features'))
   results = evaluate.evaluate_run(
-      tiny_dit_run, num_videos=2, settings=Settings(steps=2, seed=3), batch_size=2, out_dir=out,
+      tiny_dit_run, num_videos=2, first_video=1, settings=Settings(steps=2, seed=3), batch_size=2, out_dir=out,
       features_dir=features_dir, features_config=config_lib.load_config('experiments/configs/world_features.py:tiny'),
       verbose=False)
   return out, results
@@ -30,6 +30,17 @@ def test_writes_the_report_files(evaluation):
   for name in ('metrics.json', 'report.md', 'metrics.png', 'loss_by_noise.png', 'training.png', 'contact_sheet.png',
                'features.npz', 'samples/00.mp4', 'samples/01.gif', 'samples/settings.json'):
     assert os.path.exists(os.path.join(out, name)), name
+
+
+def test_prompts_are_the_captions_of_the_asked_range(evaluation, tiny_dit_run):
+  out, results = evaluation
+  config = config_lib.read_saved_config(tiny_dit_run)
+  records = world_metrics.prompt_records(config.data, 'eval', config.seed, 2, start=1)
+  sampled = json.load(open(os.path.join(out, 'samples', 'settings.json')))['prompts']
+  assert sampled == [str(r['caption']) for r in records]
+  assert results['protocol']['first_video'] == 1 and 'videos 1..2' in results['protocol']['prompts']
+  with pytest.raises(ValueError, match='first_video >= 0'):
+    evaluate.evaluate_run(tiny_dit_run, num_videos=2, first_video=-1)
 
 
 def test_every_number_in_the_json_is_in_the_report_with_how_it_was_measured(evaluation):
@@ -72,9 +83,11 @@ def test_compare_flags_runs_measured_differently(evaluation, tmp_path):
   saved = json.load(open(other / 'metrics.json'))
   saved['protocol']['steps'] = 30
   saved['protocol']['factorized'] = True
+  saved['protocol']['first_video'] = 128
   json.dump(saved, open(other / 'metrics.json', 'w'))
   markdown = evaluate.compare_runs([out, str(other)], str(tmp_path / 'cmp'))
   assert 'measured differently' in markdown and 'steps' in markdown and 'factorized (' in markdown
+  assert 'first_video (' in markdown
   assert 'in two passes' in markdown  # the factorized run's how-measured line says so
   for name in ('comparison.md', 'comparison.json', 'comparison.png'):
     assert os.path.exists(tmp_path / 'cmp' / name)

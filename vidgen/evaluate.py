@@ -84,14 +84,18 @@ def reference_videos(generator: VideoGenerator, real: np.ndarray, seed: int,
   return {'vae_reconstruction': recon, 'vae_noise': noise}
 
 
-def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, settings: Settings = Settings(),
-                 batch_size: int = 16, out_dir: str | None = None, features_dir: str | None = None,
+def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, first_video: int = 0,
+                 settings: Settings = Settings(), batch_size: int = 16, out_dir: str | None = None, features_dir: str | None = None,
                  samples_dir: str | None = None, features_config: Any = None, verbose: bool = True) -> dict[str, Any]:
   """Evaluates the DiT run in `workdir`; writes the report and returns what metrics.json holds.
 
-  `features_config` trains the feature net when `features_dir` has none (default:
-  experiments/configs/world_features.py).
+  The prompts are world videos first_video … first_video + num_videos − 1 of `split`: keep the
+  default 0 for the reported numbers and pick settings on another range (e.g. first_video=128),
+  so the choice is not made on the prompts it is reported on. `features_config` trains the
+  feature net when `features_dir` has none (default: experiments/configs/world_features.py).
   """
+  if first_video < 0 or num_videos < 1:
+    raise ValueError(f'Evaluation needs num_videos >= 1 and first_video >= 0; got {num_videos} and {first_video}.')
   start = time.time()
   log = print if verbose else (lambda *a, **k: None)
   lap = lambda: log(f'  {time.time() - start:.0f}s so far', flush=True)
@@ -105,7 +109,8 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   generator.workdir = workdir
   s = generator.resolve(settings)
   protocol = {
-      'split': split, 'num_videos': num_videos, 'prompts': f'world {split} videos 0..{num_videos - 1}, their captions',
+      'split': split, 'num_videos': num_videos, 'first_video': first_video,
+      'prompts': f'world {split} videos {first_video}..{first_video + num_videos - 1}, their captions',
       'caption_style': config.data.world.caption_style, 'seed': s.seed, 'sampler': s.sampler, 'steps': s.steps,
       'cfg_scale': s.cfg_scale, 'factorized': bool(s.factorized), 'num_frames': s.num_frames, 'height': s.height,
       'width': s.width,
@@ -121,7 +126,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
 
   log(f'[1/4] sampling {num_videos} videos for world {split} prompts ({s.sampler}, {s.steps} steps, '
       f'guidance {s.cfg_scale}, seed {s.seed}{", factorized" if s.factorized else ""})', flush=True)
-  records = world_metrics.prompt_records(config.data, split, config.seed, num_videos)
+  records = world_metrics.prompt_records(config.data, split, config.seed, num_videos, start=first_video)
   prompts = [str(r['caption']) for r in records]
   videos = {'generated': sample.sample_to_files(generator, prompts, s, samples_dir, batch_size,
                                                 show_progress=verbose)}
@@ -137,7 +142,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, set
   log('[3/4] Fréchet video distance in the world feature net\'s space', flush=True)
   extractor = train_features.load_or_train(features_dir or default_features_dir(workdir), features_config)
   other_real = np.stack([r['frames'] for r in world_metrics.prompt_records(config.data, split, config.seed,
-                                                                          num_videos, start=num_videos)])
+                                                                          num_videos, start=first_video + num_videos)])
   features = {name: extractor.embed(v) for name, v in videos.items()}
   features['real_other'] = extractor.embed(other_real)
   for name in ROWS:
@@ -214,7 +219,8 @@ def main(argv):
     raise app.UsageError('--workdir (a trained DiT run) is required, or --compare DIR1 DIR2 ...')
   settings = Settings(steps=FLAGS.steps, cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed,
                       factorized=FLAGS.factorized)
-  results = evaluate_run(FLAGS.workdir, split=FLAGS.split, num_videos=FLAGS.num_videos, settings=settings,
+  results = evaluate_run(FLAGS.workdir, split=FLAGS.split, num_videos=FLAGS.num_videos,
+                         first_video=FLAGS.first_video, settings=settings,
                          batch_size=FLAGS.batch_size, out_dir=FLAGS.out, features_dir=FLAGS.features_dir)
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'evaluation', FLAGS.split)
   print('\n' + run_report.summary_table(results))
@@ -225,7 +231,9 @@ if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'A trained DiT run.')
   flags.DEFINE_enum('split', 'eval', ['eval', 'heldout'], 'World split of the prompts (heldout: colour-shape '
                     'pairs training never shows).')
-  flags.DEFINE_integer('num_videos', 64, 'Prompts sampled and scored (world videos 0..N-1 of the split).')
+  flags.DEFINE_integer('num_videos', 64, 'Prompts sampled and scored (world videos F..F+N-1 of the split).')
+  flags.DEFINE_integer('first_video', 0, 'F, the first of them: the reported numbers use 0; choose settings on '
+                       'another range (e.g. 128) so they are not picked on the prompts they are reported on.')
   flags.DEFINE_integer('steps', None, 'Sampler steps; default: the run\'s config.sample.steps.')
   flags.DEFINE_float('cfg_scale', None, 'Classifier-free guidance scale; default: the run\'s.')
   flags.DEFINE_string('sampler', None, 'euler | heun (flow), ddim | ddpm (DDPM); default: the run\'s.')

@@ -3,7 +3,8 @@
   python experiments/ablations/quickstart_dit.py --quickstart runs/quickstart --name shift4 --steps 2000 \
       --set diffusion.flow.base_shift=1.386 --set diffusion.flow.max_shift=1.386
 
-Each variant is the quickstart's DiT config (experiments/configs/quickstart.py) with the `--set`
+Each variant is the quickstart's DiT config (experiments/configs/quickstart.py; `--base full`:
+its `:full` config, the base of the ablations before the 30-minute default) with the `--set`
 overrides (parsed as `--config.KEY=VALUE` is by vidgen.train), trained on QUICKSTART/latents with the frozen
 QUICKSTART/vae into OUT/NAME, then evaluated on the same 64 eval prompts, sampler and seed as
 the quickstart, with QUICKSTART/world_features for FVD. It prints one line of results and
@@ -37,6 +38,8 @@ def main() -> None:
   parser.add_argument('--quickstart', default='runs/quickstart', help='A finished quickstart workdir.')
   parser.add_argument('--name', required=True, help='The variant; its run goes to OUT/NAME.')
   parser.add_argument('--steps', type=int, default=2000)
+  parser.add_argument('--base', choices=['default', 'full'], default='default',
+                      help='The quickstart config the variant starts from (full: quickstart.py:full).')
   parser.add_argument('--set', action='append', default=[], dest='overrides', metavar='KEY=VALUE')
   parser.add_argument('--out', default='runs/ablations')
   args = parser.parse_args()
@@ -45,7 +48,7 @@ def main() -> None:
   if not glob.glob(pattern):
     raise SystemExit(f'No cached latents in {args.quickstart}/latents: run `python -m vidgen.quickstart '
                      f'--workdir {args.quickstart}` first.')
-  config = quickstart.get_config()
+  config = quickstart.get_config(None if args.base == 'default' else args.base)
   dit = quickstart_lib.dit_config(config, os.path.join(args.quickstart, 'vae'), pattern)
   dit.train.update(num_steps=args.steps, eval_every=0, checkpoint_every=min(500, args.steps))
   dit.eval.num_videos = 0
@@ -62,7 +65,7 @@ def main() -> None:
                                   features_dir=os.path.join(args.quickstart, 'world_features'),
                                   features_config=config.features)
   metrics = results['rows']['generated']['metrics']
-  row = {'name': args.name, 'steps': args.steps, 'overrides': args.overrides, 'train_seconds': round(train_seconds),
+  row = {'name': args.name, 'base': args.base, 'steps': args.steps, 'overrides': args.overrides, 'train_seconds': round(train_seconds),
          **{k: round(metrics[k]['value'], 3) for k in REPORTED}}
   print(json.dumps(row))
   with open(os.path.join(args.out, 'results.jsonl'), 'a') as f:

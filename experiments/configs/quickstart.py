@@ -7,12 +7,15 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core CPU from a fresh workdir: 25.4 min end to end (VAE 6.6, latents 0.3,
-DiT 14.5 for 5,000 steps, evaluation 4.0 with the feature net); VAE eval PSNR 29.7 dB on
-videos, 33.1 on images; on 64 eval prompts the generated videos have the right colour in 100%
-[94%, 100%], background in 100%, motion direction in 75% [63%, 84%] and shape in 39%. Motion
-comes from image-to-video examples at a high timestep shift and factorized sampling (below;
-what was tried: experiments/ablations/README.md).
+Measured on a 2-core AMD Zen 3 without AVX-512, from a fresh workdir: 30.8 min end to end
+(VAE 5.3, latents 0.6, DiT 20.2 for 4,000 steps, evaluation 4.6 with a feature net trained
+500 steps); VAE eval PSNR 27.3 dB on videos, 29.9 on images; on 64 eval prompts the generated
+videos have the right colour in 100% [94%, 100%], background in 100%, motion direction in 69%
+[57%, 79%] (66% on 128 other eval prompts) and shape in 38%. Motion comes from image-to-video
+examples at a high timestep shift and factorized sampling (below; what was tried, and what
+this config cut: experiments/ablations/README.md).
+`:full` is the longer run (VAE 600 steps at batch 16, DiT 5,000 steps, FVD net 1,500 steps):
+48.8 min on the Zen 3, 25.4 on a 2-core CPU with AVX-512; direction 72% and 75% there.
 """
 
 import math
@@ -31,30 +34,38 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.data.world.update(min_objects=1, max_objects=1, gravity_prob=0.0, occluder_prob=0.0, pan_prob=0.0)
     c.data.world.caption_style = 'descriptive'
   dit.eval.data_source = 'world'  # the DiT trains on cached latents; it is evaluated on world eval videos
-  if arg != 'tiny':  # sized for a 2-core CPU: about 26 minutes in all
+  if arg in (None, 'full'):  # sized for a 2-core CPU
     vae.vae.latent_channels = 12
-    vae.train.update(num_steps=600, eval_every=600, checkpoint_every=200)
     vae.eval.num_videos = 32
     dit.data.batch_size = 16
-    dit.data.tokenizer.max_length = 32  # one-object captions are at most ~20 tokens; 64 cost 25% more per step
     dit.dit.update(depth=4, width=128, heads=4)
     dit.text.update(width=128, depth=2)
     dit.optim.update(lr=1e-3, warmup_steps=100)
-    dit.train.update(num_steps=5000, eval_every=2500, checkpoint_every=500)
     dit.sample.update(steps=25, cfg_scale=3.0)
+  if arg is None:  # within 30 minutes on a 2-core AMD Zen 3 without AVX-512
+    vae.data.batch_size = 8
+    vae.train.update(num_steps=400, eval_every=400, checkpoint_every=200)
+    dit.data.tokenizer.max_length = 24  # one-object captions are at most 23 tokens; each token costs step time
+    dit.train.update(num_steps=4000, eval_every=0, checkpoint_every=500)  # evaluated after training, below
+  elif arg == 'full':  # the longer run: 1.6x the time, motion direction about 9 points better
+    vae.train.update(num_steps=600, eval_every=600, checkpoint_every=200)
+    dit.data.tokenizer.max_length = 32
+    dit.train.update(num_steps=5000, eval_every=2500, checkpoint_every=500)
   # Motion: most clips are image-to-video examples (first latent frame given clean) at a timestep
   # shift of 8, and text-to-video samples in two passes (generation.Settings.factorized).
-  dit.first_frame_prob = 0.75
+  dit.first_frame_prob = 0.75 if arg == 'full' else 0.9
   dit.diffusion.flow.update(base_shift=math.log(8.0), max_shift=math.log(8.0))
   dit.sample.factorized = True
   config.vae = vae
   config.dit = dit
   config.features = world_features.get_config('tiny' if arg == 'tiny' else None)  # the FVD feature net
+  if arg is None:
+    config.features.train.num_steps = 500
   config.num_latent_videos = 2000  # training videos encoded once; the DiT trains on their latents
   config.num_eval_videos = 64      # eval prompts sampled and probed (and as many real videos)
   if arg == 'tiny':
     config.num_latent_videos = 8
     config.num_eval_videos = 2
-  elif arg:
-    raise ValueError(f'Unknown arg {arg!r} for quickstart.py: use tiny.')
+  elif arg not in (None, 'full'):
+    raise ValueError(f'Unknown arg {arg!r} for quickstart.py: use full or tiny (or none).')
   return config

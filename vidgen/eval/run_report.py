@@ -157,10 +157,10 @@ def write_report(results: Mapping[str, Any], out_dir: str, training_rows: Sequen
   return path
 
 
-_COMPARED = ('protocol.split', 'protocol.num_videos', 'protocol.seed', 'protocol.sampler', 'protocol.steps',
-             'protocol.cfg_scale', 'protocol.factorized', 'protocol.num_frames', 'protocol.height', 'protocol.width',
+_COMPARED = ('protocol.split', 'protocol.num_videos', 'protocol.first_video', 'protocol.seed', 'protocol.sampler',
+             'protocol.steps', 'protocol.cfg_scale', 'protocol.factorized', 'protocol.num_frames', 'protocol.height', 'protocol.width',
              'features.sha256')
-_DEFAULTS = {'protocol.factorized': False}  # what reports written before the key existed measured
+_DEFAULTS = {'protocol.factorized': False, 'protocol.first_video': 0}  # what reports written before the key existed measured
 
 
 def _get(d: Mapping[str, Any], dotted: str) -> Any:
