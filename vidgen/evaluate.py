@@ -85,8 +85,9 @@ def reference_videos(generator: VideoGenerator, real: np.ndarray, seed: int,
 
 
 def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, first_video: int = 0,
-                 settings: Settings = Settings(), batch_size: int = 16, out_dir: str | None = None, features_dir: str | None = None,
-                 samples_dir: str | None = None, features_config: Any = None, verbose: bool = True) -> dict[str, Any]:
+                 settings: Settings = Settings(), batch_size: int = 16, out_dir: str | None = None,
+                 features_dir: str | None = None, samples_dir: str | None = None, features_config: Any = None,
+                 verbose: bool = True) -> dict[str, Any]:
   """Evaluates the DiT run in `workdir`; writes the report and returns what metrics.json holds.
 
   The prompts are world videos first_video … first_video + num_videos − 1 of `split`: keep the

@@ -65,7 +65,8 @@ def main() -> None:
                                   features_dir=os.path.join(args.quickstart, 'world_features'),
                                   features_config=config.features)
   metrics = results['rows']['generated']['metrics']
-  row = {'name': args.name, 'base': args.base, 'steps': args.steps, 'overrides': args.overrides, 'train_seconds': round(train_seconds),
+  row = {'name': args.name, 'base': args.base, 'steps': args.steps, 'overrides': args.overrides,
+         'train_seconds': round(train_seconds),
          **{k: round(metrics[k]['value'], 3) for k in REPORTED}}
   print(json.dumps(row))
   with open(os.path.join(args.out, 'results.jsonl'), 'a') as f:

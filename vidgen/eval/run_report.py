@@ -158,9 +158,10 @@ def write_report(results: Mapping[str, Any], out_dir: str, training_rows: Sequen
 
 
 _COMPARED = ('protocol.split', 'protocol.num_videos', 'protocol.first_video', 'protocol.seed', 'protocol.sampler',
-             'protocol.steps', 'protocol.cfg_scale', 'protocol.factorized', 'protocol.num_frames', 'protocol.height', 'protocol.width',
-             'features.sha256')
-_DEFAULTS = {'protocol.factorized': False, 'protocol.first_video': 0}  # what reports written before the key existed measured
+             'protocol.steps', 'protocol.cfg_scale', 'protocol.factorized', 'protocol.num_frames', 'protocol.height',
+             'protocol.width', 'features.sha256')
+# What reports written before a key existed measured.
+_DEFAULTS = {'protocol.factorized': False, 'protocol.first_video': 0}
 
 
 def _get(d: Mapping[str, Any], dotted: str) -> Any:
