@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from vidgen.models import noise as noise_lib
+
 Array = jax.Array
 
 
@@ -57,10 +59,10 @@ def frame_correlated_noise(rng: Array, shape: tuple[int, ...], correlation: floa
   motion stays readable at higher noise levels. ρ = 0 is independent noise.
   """
   if correlation == 0:
-    return jax.random.normal(rng, shape, jnp.float32)
+    return noise_lib.normal(rng, shape)
   own_rng, shared_rng = jax.random.split(rng)
-  own = jax.random.normal(own_rng, shape, jnp.float32)
-  shared = jax.random.normal(shared_rng, (shape[0], 1) + tuple(shape[2:]), jnp.float32)
+  own = noise_lib.normal(own_rng, shape)
+  shared = noise_lib.normal(shared_rng, (shape[0], 1) + tuple(shape[2:]))
   return math.sqrt(correlation) * shared + math.sqrt(1.0 - correlation) * own
 
 

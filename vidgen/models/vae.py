@@ -32,6 +32,7 @@ import ml_collections
 import numpy as np
 
 from vidgen import config_lib
+from vidgen.models import noise as noise_lib
 
 Array = jax.Array
 _CACHE = 'cache'  # the variable collection holding each causal conv's last input frames
@@ -409,7 +410,7 @@ class VAE(nn.Module):
   def __call__(self, video: Array, rng: Array | None = None) -> dict[str, Array]:
     """video [B, T, H, W, 3] → {'reconstruction', 'mean', 'logvar'}; samples z when rng is given."""
     mean, logvar = self.encode(video)
-    z = mean if rng is None else mean + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mean.shape)
+    z = mean if rng is None else mean + jnp.exp(0.5 * logvar) * noise_lib.normal(rng, mean.shape)
     return {'reconstruction': self.decode(z), 'mean': mean, 'logvar': logvar}
 
   def encode(self, video: Array, *, first: bool = True, use_cache: bool = False) -> tuple[Array, Array]:
