@@ -7,15 +7,16 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core AMD Zen 3 without AVX-512, from a fresh workdir: 30.8 min end to end
-(VAE 5.3, latents 0.6, DiT 20.2 for 4,000 steps, evaluation 4.6 with a feature net trained
+Measured on a 2-core AMD Zen 3 without AVX-512, from a fresh workdir: 28.8 min end to end
+(VAE 4.9, latents 0.6, DiT 19.4 for 4,000 steps, evaluation 3.8 with a feature net trained
 500 steps); VAE eval PSNR 27.3 dB on videos, 29.9 on images; on 64 eval prompts the generated
-videos have the right colour in 100% [94%, 100%], background in 100%, motion direction in 69%
-[57%, 79%] (66% on 128 other eval prompts) and shape in 38%. Motion comes from image-to-video
+videos have the right colour in 100% [94%, 100%], background in 100%, motion direction in 67%
+[55%, 77%] (64% on 128 other eval prompts) and shape in 45%. Motion comes from image-to-video
 examples at a high timestep shift and factorized sampling (below; what was tried, and what
 this config cut: experiments/ablations/README.md).
 `:full` is the longer run (VAE 600 steps at batch 16, DiT 5,000 steps, FVD net 1,500 steps):
-48.8 min on the Zen 3, 25.4 on a 2-core CPU with AVX-512; direction 72% and 75% there.
+48.8 min on the Zen 3 (before the flat random draws), 25.4 on a 2-core CPU with AVX-512;
+direction 72% and 75% there.
 """
 
 import math
@@ -46,7 +47,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     vae.data.batch_size = 8
     vae.train.update(num_steps=400, eval_every=400, checkpoint_every=200)
     dit.data.tokenizer.max_length = 24  # one-object captions are at most 23 tokens; each token costs step time
-    dit.train.update(num_steps=4000, eval_every=0, checkpoint_every=500)  # evaluated after training, below
+    dit.train.update(num_steps=4000, eval_every=0, checkpoint_every=500)  # vidgen.quickstart's stage 4 evaluates it
   elif arg == 'full':  # the longer run: 1.6x the time, motion direction about 9 points better
     vae.train.update(num_steps=600, eval_every=600, checkpoint_every=200)
     dit.data.tokenizer.max_length = 32

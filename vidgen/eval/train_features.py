@@ -129,9 +129,11 @@ def load_or_train(directory: str, config: ml_collections.ConfigDict | str | None
   """The feature net in `directory`; trained there first (from `config`: a ConfigDict or config file) if absent."""
   if not paths.exists(os.path.join(directory, features_lib.INFO_FILE)):
     config = config or DEFAULT_CONFIG
-    print(f'No world feature net in {directory}: training one (about 4-5 min on a 2-core CPU at the default config); '
-          'later evaluations reuse it.', flush=True)
-    train_features(config_lib.load_config(config) if isinstance(config, str) else config, directory)
+    if isinstance(config, str):
+      config = config_lib.load_config(config)
+    print(f'No world feature net in {directory}: training one for {config.train.num_steps} steps (the default '
+          '1,500 take 4-5 min on a 2-core CPU); later evaluations reuse it.', flush=True)
+    train_features(config, directory)
   return features_lib.FeatureExtractor(directory)
 
 
