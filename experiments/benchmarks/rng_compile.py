@@ -3,7 +3,8 @@ against `vidgen.models.noise.normal` (the same values, drawn flat and reshaped).
 
   python experiments/benchmarks/rng_compile.py [--steps] [--vae_workdir DIR]
 
-First each draw alone, in its own `jax.jit`, with the two draws' values checked equal. With
+First each draw alone, in its own `jax.jit`, with the two draws' values checked equal; then a 3D
+conv kernel's initializer against the same drawn as a matrix (`noise.drawn_as_matrix`). With
 `--steps`, the quickstart's VAE training step is also compiled with each draw (the "before"
 swaps `jax.random.normal` back in), and with `--vae_workdir` (a trained VAE run, e.g. a
 quickstart's vae/) its DiT training step too, on world videos encoded in the step.
@@ -19,6 +20,7 @@ from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -29,6 +31,8 @@ from vidgen.train import loop, trainers  # noqa: E402
 # A latent batch of the quickstart's DiT [B, T, H, W, C], the same with one shared frame, a
 # rank-4 view of the first, and its flat size.
 SHAPES = [(16, 5, 8, 8, 12), (16, 1, 8, 8, 12), (16, 5, 64, 12), (61440,)]
+# 3D conv kernels [kt, kh, kw, in, out], as the VAE's TapConv initializes them.
+CONV_KERNELS = [(3, 3, 3, 128, 128), (3, 3, 3, 16, 32)]
 
 
 def draw_seconds(draw, shape: tuple[int, ...]) -> tuple[float, np.ndarray]:
@@ -67,6 +71,12 @@ def main() -> None:
     direct_s, direct = draw_seconds(jax.random.normal, shape)
     flat_s, flat = draw_seconds(noise.normal, shape)
     print(f'| normal {shape} | {direct_s:.2f} | {flat_s:.2f} | {np.array_equal(direct, flat)} |', flush=True)
+  lecun = nn.initializers.lecun_normal()
+  for shape in CONV_KERNELS:
+    direct_s, direct = draw_seconds(lecun, shape)
+    matrix_s, matrix = draw_seconds(noise.drawn_as_matrix(lecun), shape)
+    print(f'| lecun_normal {shape} | {direct_s:.2f} | {matrix_s:.2f} (drawn_as_matrix) | '
+          f'{np.array_equal(direct, matrix)} |', flush=True)
   if not (args.steps or args.vae_workdir):
     return
   config = quickstart.get_config()

@@ -193,7 +193,8 @@ class TapConv(nn.Module):
     st = self.strides[0]
     b, c = x.shape[0], x.shape[-1]
     kernel = self.param('kernel', nn.with_logical_partitioning(
-        nn.initializers.lecun_normal(), (None, None, None, 'conv_in', 'conv_out')), (kt, kh, kw, c, self.features))
+        noise_lib.drawn_as_matrix(nn.initializers.lecun_normal()), (None, None, None, 'conv_in', 'conv_out')),
+        (kt, kh, kw, c, self.features))
     bias = self.param('bias', nn.with_logical_partitioning(nn.initializers.zeros_init(), ('conv_out',)),
                       (self.features,))
     frames = (x.shape[1] - kt) // st + 1
