@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 from absl import app, flags, logging
 
-from vidgen import paths, sample
+from vidgen import host_memory, paths, sample
 from vidgen.data import video_io
 from vidgen.eval import frechet, run_report, train_features, world_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
@@ -207,6 +207,7 @@ def compare_runs(run_paths: Sequence[str], out_dir: str, split: str = 'eval') ->
 
 
 def main(argv):
+  host_memory.keep_freed_memory()  # before JAX starts its threads
   if not any(a.startswith(('--verbosity', '-v', '--v=')) for a in sys.argv):
     logging.set_verbosity(logging.WARNING)  # checkpoint libraries' INFO lines drown the progress
   if FLAGS.compare:

@@ -25,7 +25,7 @@ from typing import Any
 import ml_collections
 from absl import app, flags
 
-from vidgen import config_lib, evaluate, paths
+from vidgen import config_lib, evaluate, host_memory, paths
 from vidgen.data import encode_latents
 from vidgen.eval import run_report
 from vidgen.generation import Settings
@@ -104,6 +104,7 @@ def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str,
 
 def main(argv):
   del argv
+  host_memory.keep_freed_memory()  # before JAX starts its threads
   config = config_lib.load_config(flags.FLAGS.config or DEFAULT_CONFIG, config_lib.overrides())
   run_quickstart(config, flags.FLAGS.workdir or 'runs/quickstart')
 

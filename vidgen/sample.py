@@ -19,7 +19,7 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
-from vidgen import paths
+from vidgen import host_memory, paths
 from vidgen.data import video_io
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.generation import Settings, VideoGenerator
@@ -70,6 +70,7 @@ def sample_to_files(generator: VideoGenerator, prompts: Sequence[str], settings:
 
 
 def main(argv):
+  host_memory.keep_freed_memory()  # before JAX starts its threads
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments {argv[1:]}; quote prompts: --prompt "a red circle".')
   if not FLAGS.workdir:

@@ -51,6 +51,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
+from vidgen import host_memory  # noqa: E402
 from vidgen.models import dit as dit_lib  # noqa: E402
 from vidgen.models import flops as flops_lib  # noqa: E402
 
@@ -179,16 +180,21 @@ def main() -> None:
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--xla_scheduler', choices=sorted(SCHEDULER_FLAGS), default='memory',
                       help="XLA's CPU scheduler for the cases (memory: memory-optimized; default: XLA's own)")
+  parser.add_argument('--host_malloc', choices=('reuse', 'system'), default='reuse',
+                      help="reuse: freed host memory kept, as vidgen's entrypoints run (vidgen/host_memory.py); "
+                           "system: glibc's defaults. The PyTorch reference runs the same way")
   parser.add_argument('--torch', action='store_true',
                       help='after each case, time the same step in PyTorch (torch_dit_reference.py; needs torch)')
   parser.add_argument('--case', help=argparse.SUPPRESS)  # SIZE:TOKENS, run in a fresh process by main
   args = parser.parse_args()
   if args.case:
+    host_memory.keep_freed_memory()  # as the trainer does (VIDGEN_HOST_MALLOC, set by the parent, decides)
     size, tokens = args.case.split(':')
     print(json.dumps(run_case(size, int(tokens), args.tokens_per_step, args.scan, args.repeats)))
     return
 
   peaks = [matmul_peak()]
+  os.environ[host_memory.ENV_VAR] = args.host_malloc  # for the cases and the PyTorch reference
   env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {SCHEDULER_FLAGS[args.xla_scheduler]}".strip())
   rows, torch_rows = [], []
   for size in args.sizes.split(','):
@@ -209,7 +215,7 @@ def main() -> None:
   print(f'{os.cpu_count()} CPUs; jax {jax.__version__}; float32 matmul peak {peak / 1e9:.1f} GFLOP/s (the best of '
         f'{", ".join(f"{p / 1e9:.1f}" for p in peaks)} measured before, {"between, " if args.torch else ""}and after '
         f'the cases); blocks {"scanned" if args.scan else "in a Python loop"}; {args.xla_scheduler} XLA scheduler; '
-        'each case in a fresh process\n')
+        f'host malloc: {args.host_malloc}; each case in a fresh process\n')
   print('| DiT | tokens | batch | step s | tokens/s | model GFLOP/step | GFLOP/s | MFU |' +
         (' PyTorch step s | PyTorch MFU |' if args.torch else ''))
   print('|---|---|---|---|---|---|---|---|' + '---|---|' * args.torch)

@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from vidgen import config_lib
+from vidgen import config_lib, host_memory
 from vidgen.data import pipeline, sources
 from vidgen.data.export import ShardWriter
 from vidgen.models import vae as vae_lib
@@ -64,6 +64,7 @@ def encode_latents(config: ml_collections.ConfigDict, vae_workdir: str, out: str
 
 
 def main(argv: list[str]) -> None:
+  host_memory.keep_freed_memory()  # before JAX starts its threads
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not FLAGS.out or not FLAGS.vae_workdir:

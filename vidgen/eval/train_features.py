@@ -24,7 +24,7 @@ import optax
 from absl import app, flags
 from flax import serialization
 
-from vidgen import config_lib, paths
+from vidgen import config_lib, host_memory, paths
 from vidgen.data import world
 from vidgen.eval import features as features_lib
 from vidgen.train import optimizer as optimizer_lib
@@ -138,6 +138,7 @@ def load_or_train(directory: str, config: ml_collections.ConfigDict | str | None
 
 
 def main(argv):
+  host_memory.keep_freed_memory()  # before JAX starts its threads
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS.out:

@@ -7,7 +7,7 @@ Multi-host: add --distributed on a Cloud TPU pod, or --coordinator_address/--num
 
 from absl import app, flags
 
-from vidgen import config_lib
+from vidgen import config_lib, host_memory
 from vidgen.parallel import distributed
 from vidgen.train.trainers import train_and_evaluate
 
@@ -17,6 +17,7 @@ distributed.define_flags()
 
 def main(argv):
   del argv
+  host_memory.keep_freed_memory()  # before JAX starts its threads
   if not flags.FLAGS.workdir:
     raise app.UsageError('--workdir is required.')
   distributed.initialize_from_flags()
