@@ -12,7 +12,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # x @ w is a 64 MB temporary (16,384 pages), over glibc's 32 MB mmap ceiling.
 _PROBE = """
-import resource
+import resource, sys, threading, time
+if sys.argv[1] == 'late':  # a thread allocates (and lives on) before the call, as in a notebook kernel
+  started = threading.Event()
+  threading.Thread(target=lambda: ([bytearray(200_000) for _ in range(50)], started.set(), time.sleep(60)),
+                   daemon=True).start()
+  started.wait()
 from vidgen import host_memory
 applied = host_memory.keep_freed_memory()
 import jax, jax.numpy as jnp
@@ -29,9 +34,10 @@ print(applied, max(faults))
 """
 
 
-def _faults_per_call(choice: str) -> tuple[str, int]:
+def _faults_per_call(choice: str, when: str = 'first') -> tuple[str, int]:
   env = dict(os.environ, JAX_PLATFORMS='cpu', VIDGEN_HOST_MALLOC=choice)
-  done = subprocess.run([sys.executable, '-c', _PROBE], cwd=REPO, env=env, capture_output=True, text=True,
+  env.pop('GLIBC_TUNABLES', None)
+  done = subprocess.run([sys.executable, '-c', _PROBE, when], cwd=REPO, env=env, capture_output=True, text=True,
                         timeout=120)
   assert done.returncode == 0, done.stderr[-2000:]
   applied, faults = done.stdout.split()
@@ -46,6 +52,13 @@ def test_reused_memory_is_not_faulted_in_again_each_call():
   applied, faults = _faults_per_call('system')
   assert applied == 'False'
   assert faults > 8000, f'only {faults} page faults per call with glibc defaults: the probe no longer probes'
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc settings')
+def test_a_call_after_other_threads_allocated_sets_nothing():
+  applied, faults = _faults_per_call('reuse', when='late')
+  assert applied == 'False'
+  assert faults > 8000
 
 
 def test_unknown_setting_is_refused(monkeypatch):

@@ -30,14 +30,38 @@ _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 _SETTINGS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1))  # -1: never trim (SIZE_MAX)
 
+# The same settings for a process whose threads have already allocated (a notebook kernel),
+# read by glibc at start-up: GLIBC_TUNABLES=... jupyter notebook, or ... python script.py.
+GLIBC_TUNABLES = 'glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736'
+
 _applied = False
+
+
+def _arena_count(libc: ctypes.CDLL) -> int:
+  """How many malloc arenas the process has: glibc's malloc_info(3) lists one <heap> each."""
+  libc.tmpfile.restype = ctypes.c_void_p
+  for name in ('malloc_info', 'fflush', 'fileno', 'fclose'):
+    getattr(libc, name).argtypes = [ctypes.c_int, ctypes.c_void_p] if name == 'malloc_info' else [ctypes.c_void_p]
+  stream = libc.tmpfile()
+  try:
+    libc.malloc_info(0, stream)
+    libc.fflush(stream)
+    fd = libc.fileno(stream)
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+      chunks.append(chunk)
+  finally:
+    libc.fclose(stream)
+  return b''.join(chunks).count(b'<heap nr=')
 
 
 def keep_freed_memory() -> bool:
   """Sets glibc's malloc to reuse freed host memory; True when set (now or by an earlier call).
 
   Call it before the first JAX computation: a thread that has already allocated keeps its own
-  arena. A no-op (False) off glibc, or when VIDGEN_HOST_MALLOC=system.
+  arena, so when any has, nothing is set (False, with a warning that names GLIBC_TUNABLES, the
+  way to set the same from the start). A no-op (False) off glibc, or when VIDGEN_HOST_MALLOC=system.
   """
   global _applied
   choice = os.environ.get(ENV_VAR, 'reuse')
@@ -49,6 +73,13 @@ def keep_freed_memory() -> bool:
     return False
   libc = ctypes.CDLL(None)
   if not hasattr(libc, 'gnu_get_libc_version'):  # musl and others: their malloc has no mallopt
+    return False
+  arenas = _arena_count(libc)
+  if arenas > 1:  # too late: threads that already allocated keep arenas that map large blocks afresh
+    logging.warning('Host memory keeps glibc\'s defaults: other threads have already allocated (%d malloc '
+                    'arenas), so their large blocks would still be mapped afresh. Call '
+                    'host_memory.keep_freed_memory() before anything starts threads, or start the process '
+                    'with GLIBC_TUNABLES=%s', arenas, GLIBC_TUNABLES)
     return False
   failed = [param for param, value in _SETTINGS if libc.mallopt(param, value) != 1]
   if failed:

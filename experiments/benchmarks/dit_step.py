@@ -17,6 +17,10 @@ here; `default` measures XLA's own choice). It is an XLA_FLAGS setting, so the t
 without it unless you set it: XLA_FLAGS=--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED.
 It ran fewer ops side by side and the B/2 step 3-5% faster; the quickstart's small DiT gained nothing.
 
+Each case (and the PyTorch reference) keeps freed host memory for reuse, as vidgen's entrypoints
+do (`vidgen/host_memory.py`: XLA's 3.3 GB temporary buffer of a B/2 step is otherwise faulted in
+afresh every step); `--host_malloc system` measures glibc's defaults.
+
 --torch runs the same network and step in PyTorch (`torch_dit_reference.py`, eager) right after
 each case and adds its step time and MFU against the same peak: the kind of reference the MFU
 goal was set from, on this machine, a minute apart. The peak differs between machines (AVX-512

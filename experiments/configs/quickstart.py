@@ -7,8 +7,8 @@ training videos (latents/), DiT on them (dit/), then vidgen.evaluate on `num_eva
 eval prompts: samples, probe scores beside real, VAE-reconstructed and noise videos, FVD
 (feature net trained once into world_features/) (samples/, evaluation/, report.md).
 One object per video: the scenes a CPU-sized model can learn in minutes.
-Measured on a 2-core AMD Zen 3 without AVX-512, from a fresh workdir: 28.8 min end to end
-(VAE 4.9, latents 0.6, DiT 19.4 for 4,000 steps, evaluation 3.8 with a feature net trained
+Measured on a 2-core AMD Zen 3 without AVX-512, from a fresh workdir: 26.9 min end to end
+(VAE 4.9, latents 0.6, DiT 17.6 for 4,000 steps, evaluation 3.8 with a feature net trained
 500 steps); VAE eval PSNR 27.3 dB on videos, 29.9 on images; on 64 eval prompts the generated
 videos have the right colour in 100% [94%, 100%], background in 100%, motion direction in 67%
 [55%, 77%] (64% on 128 other eval prompts) and shape in 45%. Motion comes from image-to-video
