@@ -3,7 +3,7 @@
 XLA's CPU runtime allocates an executable's temporary buffer on every call and frees it after
 (3.3 GB for a DiT-B/2 training step at 2,048 tokens). glibc serves any block over 32 MB with a
 fresh mmap and hands it back with munmap, so every step faulted in and zeroed all of it again:
-about 850,000 page faults and 3-4 s of kernel time per DiT-B/2 step on a 2-core CPU, with the
+800,000-850,000 page faults and 3-4 s of kernel time per DiT-B/2 step on a 2-core CPU, with the
 ops that first touched each page waiting on it. Three malloc settings make the next step
 reuse the freed block instead: one arena for every thread (XLA's worker threads otherwise get
 arenas of their own, which can serve such a block only by mmap), no mmap, and no trimming of the
