@@ -400,6 +400,11 @@ class Decoder(nn.Module):
     return video[:, pt - 1:] if first else video
 
 
+def sample_latent(rng: Array, mean: Array, logvar: Array) -> Array:
+  """z ~ N(mean, exp(logvar)), by reparameterization (the VAE in training, the DiT trainer on its latents)."""
+  return mean + jnp.exp(0.5 * logvar) * noise_lib.normal(rng, mean.shape)
+
+
 class VAE(nn.Module):
   """Encoder + decoder; `__call__` runs a training pass (sampled latent, reconstruction)."""
   config: VAEConfig
@@ -411,7 +416,7 @@ class VAE(nn.Module):
   def __call__(self, video: Array, rng: Array | None = None) -> dict[str, Array]:
     """video [B, T, H, W, 3] → {'reconstruction', 'mean', 'logvar'}; samples z when rng is given."""
     mean, logvar = self.encode(video)
-    z = mean if rng is None else mean + jnp.exp(0.5 * logvar) * noise_lib.normal(rng, mean.shape)
+    z = mean if rng is None else sample_latent(rng, mean, logvar)
     return {'reconstruction': self.decode(z), 'mean': mean, 'logvar': logvar}
 
   def encode(self, video: Array, *, first: bool = True, use_cache: bool = False) -> tuple[Array, Array]:

@@ -27,7 +27,6 @@ from vidgen.data.tokenizer import Tokenizer
 from vidgen.diffusion import objectives
 from vidgen.models import dit as dit_lib
 from vidgen.models import flops
-from vidgen.models import noise as noise_lib
 from vidgen.models import vae as vae_lib
 from vidgen.models.text import TextEncoderConfig
 from vidgen.models.text_to_video import TextToVideo
@@ -163,7 +162,7 @@ class DiTTrainer:
     """
     latent_rng, mask_rng = jax.random.split(rng)
     mean, logvar = self._latent_posterior(batch)
-    z = mean + jnp.exp(0.5 * logvar) * noise_lib.normal(latent_rng, mean.shape)
+    z = vae_lib.sample_latent(latent_rng, mean, logvar)
     x0 = (z - state.extra['latent_shift']) * state.extra['latent_scale']
     b, frames = x0.shape[:2]
     cond_mask = jnp.zeros((b, frames), bool)
