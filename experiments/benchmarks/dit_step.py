@@ -31,6 +31,14 @@ Then where the time goes: one step traced with the JAX profiler, XLA's ops summe
 independent ops side by side, which adds op time; Eigen matmuls (XLA's non-YNNPACK dots, such
 as the dense layers' weight gradients) go on working after their traced op ends, which hides
 some. So the op times need not add up to the step.
+
+Last, the dots' floor: every dot_general of the step (`flops.dot_generals`: read from its jaxpr,
+a scan's body counted once per layer) compiled and timed alone, times how often it runs. Their
+FLOPs are the model FLOPs, so the MFU of that time is what a step of nothing but XLA's matmuls
+would reach here; the step's time beyond it is the elementwise work, the optimizer and the
+matmuls' slowdown in the step.
+The floor is timed after the step, a minute or two later: on a VM whose speed moves by 20% within
+minutes the difference can come out negative.
 """
 
 from __future__ import annotations
@@ -117,6 +125,22 @@ def op_kind(fusion: str, op_name: str) -> str:
   return OP_KINDS[2]
 
 
+def dots_alone(step, args: tuple) -> tuple[float, float]:
+  """(seconds, FLOPs) of the step's dot_generals, each compiled and timed alone on this machine.
+
+  A floor under the step's time with the same matmul library: what is left of the step beyond
+  it is the elementwise work, the optimizer and the matmuls' own slowdown inside the step."""
+  seconds = flops = 0.0
+  for (lhs_shape, rhs_shape, dtype, dims, result_dtype), count in flops_lib.dot_generals(step, *args).items():
+    lhs = jax.random.normal(jax.random.key(0), lhs_shape, dtype)
+    rhs = jax.random.normal(jax.random.key(1), rhs_shape, dtype)
+    dot = jax.jit(lambda a, b, dims=dims, result_dtype=result_dtype: jax.lax.dot_general(
+        a, b, dims, preferred_element_type=result_dtype))
+    seconds += count * best_time(dot, lhs, rhs)
+    flops += count * flops_lib.dot_general_flops(lhs_shape, rhs_shape, dims)
+  return seconds, float(flops)
+
+
 def profile(step, args: tuple, hlo_text: str) -> dict[str, float]:
   """Seconds of XLA op time per kind in one traced step (ops that overlap both count)."""
   op_names = dict(re.findall(r'%([\w.-]+) = .*?op_name="([^"]*)"', hlo_text))
@@ -159,9 +183,10 @@ def run_case(size: str, tokens: int, tokens_per_step: int, scan: bool, repeats: 
     state = jax.block_until_ready(step(*state, *data))
     times.append(time.perf_counter() - start)
   hlo = step.lower(*state, *data).compile().as_text()
+  dot_seconds, dot_flops = dots_alone(step, (*state, *data))
   return dict(name=f'{size}/2 ({num_params / 1e6:.0f}M)', tokens=config.num_tokens(t_, h, w), batch=batch,
               seconds=min(times), flops=flops_lib.flops_per_step(config, batch, t_, h, w, TEXT_LEN),
-              parts=profile(step, (*state, *data), hlo))
+              parts=profile(step, (*state, *data), hlo), dot_seconds=dot_seconds, dot_flops=dot_flops)
 
 
 def run_torch_reference(size: str, tokens: str, tokens_per_step: int, repeats: int) -> dict:
@@ -243,6 +268,13 @@ def main() -> None:
     shown = '; '.join(f'{k} {v / total:.0%}' for k, v in parts.items())
     print(f"- {row['name'].split()[0]}, {row['tokens']} tokens × {row['batch']}: step {row['seconds'] * 1000:.0f} ms, "
           f'op time {total * 1000:.0f} ms: {shown}')
+  print("\nThe dots' floor (each of the step's dot_generals compiled and timed alone, times how often it runs; "
+        'a step of nothing else would reach the MFU shown):\n')
+  for row in rows:
+    dots = row['dot_seconds']
+    print(f"- {row['name'].split()[0]}, {row['tokens']} tokens: dots alone {dots:.3f} s "
+          f"({row['dot_flops'] / dots / 1e9:.1f} GFLOP/s, {row['flops'] / dots / peak:.0%} MFU); "
+          f"the step {row['seconds']:.3f} s ({row['seconds'] - dots:+.3f} s)")
 
 
 if __name__ == '__main__':
