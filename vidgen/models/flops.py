@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 
@@ -74,7 +74,7 @@ def mfu(flops_per_step: float, step_seconds: float, num_chips: int, peak_flops_p
   return flops_per_step / step_seconds / (num_chips * peak_flops_per_chip)
 
 
-def _sub_jaxprs(params: dict) -> Any:
+def _sub_jaxprs(params: dict) -> Iterator[Any]:
   """The jaxprs inside an equation's params (a jit's, a custom_vjp's, a scan's body, cond's branches)."""
   for value in params.values():
     for item in value if isinstance(value, (tuple, list)) else (value,):
