@@ -151,7 +151,21 @@ def read_saved_config(workdir: str) -> ml_collections.ConfigDict:
   path = epath.Path(workdir) / 'config.json'
   if not path.exists():
     raise ConfigError(f'{path} does not exist: {workdir!r} is not a vidgen workdir (no run has started there).')
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  return migrate(ml_collections.ConfigDict(json.loads(path.read_text())))
+
+
+def migrate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A saved config in today's schema: runs saved by older versions of vidgen still load.
+
+  * `first_frame_prob` (clips whose first latent frame is given) became `masking.image`; a DiT
+    run saved before either has `masking` with nothing given.
+  """
+  if config.get('model') == 'dit' and 'masking' not in config:
+    from vidgen.diffusion import masking  # pylint: disable=g-import-not-at-top (masking imports this module)
+    values = config.to_dict()
+    values['masking'] = masking.masking_config(image=values.pop('first_frame_prob', 0.0)).to_dict()
+    config = ml_collections.ConfigDict(values)
+  return config
 
 
 # ---- command-line integration -------------------------------------------------------------

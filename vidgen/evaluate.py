@@ -3,6 +3,10 @@
   python -m vidgen.evaluate --workdir runs/dit_world [--split eval|heldout] [--num_videos 64] \
       [--steps S --cfg_scale G --sampler euler --seed 0 --[no]factorized] [--features_dir DIR] [--out DIR]
   python -m vidgen.evaluate --compare runs/dit_a runs/dit_b ... [--split eval] [--out runs/comparison]
+  python -m vidgen.evaluate --workdir runs/dit_world --task i2v|extend_forward|extend_backward|connect|loop|edit
+
+`--task` scores one video-prompting task instead (vidgen/eval/prompting_eval.py says what each
+is given and how it is scored); its report goes to WORKDIR/evaluation/TASK.
 
 Samples a video for each of a fixed prompt set (world videos 0 … N−1 of the split, their
 captions as prompts), scores them with the world probe against each prompt's ground truth,
@@ -29,9 +33,9 @@ from typing import Any, Sequence
 import numpy as np
 from absl import app, flags, logging
 
-from vidgen import host_memory, paths, sample
+from vidgen import host_memory, paths, runs, sample
 from vidgen.data import video_io
-from vidgen.eval import frechet, run_report, train_features, world_metrics
+from vidgen.eval import frechet, prompting_report, run_report, train_features, world_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.eval.features import as_float_video
 from vidgen.generation import Settings, VideoGenerator
@@ -103,7 +107,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, fir
   out_dir = out_dir or os.path.join(workdir, 'evaluation', split)
   samples_dir = samples_dir or os.path.join(out_dir, 'samples')
   paths.makedirs(out_dir)
-  model, params, extra, config, _ = dit_trainer.load_dit(workdir)
+  model, params, extra, config, _ = runs.load_dit(workdir)
   trainer = dit_trainer.DiTTrainer(config, workdir)
   del model  # the trainer builds the same model around the same tokenizer
   generator = trainer.generator(params, extra)
@@ -221,6 +225,16 @@ def main(argv):
     raise app.UsageError('--workdir (a trained DiT run) is required, or --compare DIR1 DIR2 ...')
   settings = Settings(steps=FLAGS.steps, cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed,
                       factorized=FLAGS.factorized)
+  if FLAGS.task and FLAGS.task != 't2v':
+    strengths = tuple(float(v) for v in FLAGS.strengths) if FLAGS.strengths else prompting_report.EDIT_STRENGTHS
+    if any(not 0 < v <= 1 for v in strengths):
+      raise app.UsageError(f'--strengths must each be in (0, 1]; got {list(strengths)}.')
+    results = prompting_report.evaluate_task(FLAGS.workdir, FLAGS.task, split=FLAGS.split,
+                                             num_videos=FLAGS.num_videos, first_video=FLAGS.first_video,
+                                             settings=settings, batch_size=FLAGS.batch_size, out_dir=FLAGS.out,
+                                             strengths=strengths)
+    print('\n' + prompting_report.task_report(results))
+    return
   results = evaluate_run(FLAGS.workdir, split=FLAGS.split, num_videos=FLAGS.num_videos,
                          first_video=FLAGS.first_video, settings=settings,
                          batch_size=FLAGS.batch_size, out_dir=FLAGS.out, features_dir=FLAGS.features_dir)
@@ -246,5 +260,8 @@ if __name__ == '__main__':
   flags.DEFINE_string('features_dir', None, 'World feature net for FVD; default WORKDIR/../world_features '
                       '(trained there on first use).')
   flags.DEFINE_string('out', None, 'Output folder; default WORKDIR/evaluation/SPLIT (runs/comparison for --compare).')
+  flags.DEFINE_enum('task', None, list(prompting_report.TASKS), 'Score one task: t2v (the default report) or a '
+                    'video-prompting task (i2v, extend_forward, extend_backward, connect, loop, edit).')
+  flags.DEFINE_list('strengths', None, 'edit: the SDEdit strengths swept (default 0.2,0.4,0.6,0.8,1.0).')
   flags.DEFINE_bool('compare', False, 'Compare evaluated runs: python -m vidgen.evaluate --compare DIR1 DIR2 ...')
   app.run(main)

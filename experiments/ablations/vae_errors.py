@@ -15,10 +15,10 @@ import argparse
 
 import numpy as np
 
+from vidgen import runs
 from vidgen.data import pipeline, world
 from vidgen.eval import image_metrics
 from vidgen.models import vae as vae_lib
-from vidgen.train import vae_trainer
 
 KINDS = ('edges', 'flat background', 'lattice lines', 'occluder', 'object interiors')
 EDGE_STEP = 0.3  # a colour change larger than this (in [-1, 1] units) to a neighbour marks an edge
@@ -66,7 +66,7 @@ def main() -> None:
   parser.add_argument('--workdir', required=True, help='a VAE run (python -m vidgen.train --config vae_world.py)')
   parser.add_argument('--videos', type=int, default=64, help='eval videos (and as many images)')
   args = parser.parse_args()
-  model, params, config = vae_trainer.load_vae(args.workdir)
+  model, params, config = runs.load_vae(args.workdir)
   reconstruct = vae_lib.jitted_reconstruct(model)
   frames = config.eval.get('num_frames') or config.data.num_frames
   print(f'{args.workdir}: squared error of {args.videos} eval reconstructions (EMA weights) by what the pixel shows')

@@ -13,7 +13,7 @@ of eval.num_videos sampled eval prompts (eval/probe/adherence, ...) to metrics.j
 import ml_collections
 
 from experiments.configs import common
-from vidgen.diffusion import objectives
+from vidgen.diffusion import masking, objectives
 from vidgen.parallel import mesh
 from vidgen.train import optimizer
 
@@ -43,7 +43,9 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   # kind: flow | ddpm; each objective's fields under diffusion.flow / diffusion.ddpm (diffusion/objectives.py)
   config.diffusion = objectives.objective_config('flow')
   config.caption_dropout = 0.1  # captions replaced by the learned null text, for guidance
-  config.first_frame_prob = 0.0  # clips whose first latent frame is given clean (image-to-video examples)
+  # Latent frames given clean per clip (image → video, extension, connecting; diffusion/masking.py);
+  # the rest of the clips are text → video.
+  config.masking = masking.masking_config()
   config.optim = optimizer.optim_config(lr=5e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999)
   config.train = common.train_config(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=500)
   config.parallel = mesh.parallel_config()  # data parallel over every device; see vidgen/parallel
@@ -54,10 +56,10 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
       num_videos=16,            # eval prompts sampled and probed at each evaluation (0: off)
       sample_steps=10,          # sampler steps for those videos (0: sample.steps)
   ))
-  # factorized: text → first latent frame → the rest given it (generation.Settings); needs first_frame_prob > 0
+  # factorized: text → first latent frame → the rest given it (generation.Settings); needs masking.image > 0
   config.sample = ml_collections.ConfigDict(dict(steps=30, cfg_scale=4.0, sampler='euler', factorized=False))
   if arg == 'tiny':
-    config.data.update(num_frames=5, height=16, width=16, batch_size=2)
+    config.data.update(num_frames=9, height=16, width=16, batch_size=2)  # 3 latent frames: room to extend, connect
     config.data.tokenizer.train_examples = 200
     config.dit.update(depth=2, width=32, heads=2)
     config.text.update(width=32, depth=1, heads=2)

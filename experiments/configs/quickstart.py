@@ -54,7 +54,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     dit.train.update(num_steps=5000, eval_every=2500, checkpoint_every=500)
   # Motion: most clips are image-to-video examples (first latent frame given clean) at a timestep
   # shift of 8, and text-to-video samples in two passes (generation.Settings.factorized).
-  dit.first_frame_prob = 0.75 if arg == 'full' else 0.9
+  dit.masking.image = 0.75 if arg == 'full' else 0.9
   dit.diffusion.flow.update(base_shift=math.log(8.0), max_shift=math.log(8.0))
   dit.sample.factorized = True
   config.vae = vae

@@ -2,10 +2,9 @@
 
 import numpy as np
 
-from vidgen import config_lib
+from vidgen import config_lib, runs
 from vidgen.data import encode_latents, pipeline, sources
 from vidgen.models import vae as vae_lib
-from vidgen.train import vae_trainer
 
 
 def test_cached_latents_equal_direct_encoding_and_feed_the_pipeline(tiny_vae_run, tmp_path):
@@ -18,7 +17,7 @@ def test_cached_latents_equal_direct_encoding_and_feed_the_pipeline(tiny_vae_run
 
   cached = sources.ArrayRecordSource(summary['pattern'])
   assert len(cached) == 5
-  model, params, _ = vae_trainer.load_vae(tiny_vae_run)
+  model, params, _ = runs.load_vae(tiny_vae_run)
   world = sources.make_source(config.data, 'eval', config.seed)
   for i in (0, 4):
     record = world[i]

@@ -142,6 +142,48 @@ def test_frames_given_clean_are_kept_exactly(kind, sampler):
   assert not np.allclose(np.asarray(out)[~np.asarray(cond_mask)], np.asarray(cond_latents)[~np.asarray(cond_mask)])
 
 
+@pytest.mark.parametrize('strength', [0.3, 0.7])
+def test_sdedit_from_data_keeps_the_data_distribution(strength):
+  """Noising data to t = s and integrating the exact flow back lands on the same distribution,
+  closer to where it started the lower s is."""
+  objective = objectives.RectifiedFlow()
+  init = MEAN + STD * jax.random.normal(jax.random.key(4), SHAPE)
+  out = samplers.sample(exact_flow_velocity, objective, SHAPE, jax.random.key(5), steps=50, num_tokens=NUM_TOKENS,
+                        strength=strength, init_latents=init)
+  _check_moments(out)
+  corr = np.corrcoef(np.asarray(out).ravel(), np.asarray(init).ravel())[0, 1]
+  assert corr > (0.9 if strength == 0.3 else 0.4)
+
+
+def test_sdedit_starts_at_its_noise_level():
+  """With zero velocity the sampler returns its starting point: (1 − s)·init + s·noise, the same noise."""
+  objective = objectives.RectifiedFlow()
+  init = jax.random.normal(jax.random.key(1), SHAPE)
+  rng, s = jax.random.key(2), 0.4
+  out = samplers.sample(lambda x, t: jnp.zeros_like(x), objective, SHAPE, rng, steps=3, num_tokens=NUM_TOKENS,
+                        strength=s, init_latents=init)
+  noise = objective.noise(jax.random.split(rng)[0], SHAPE)
+  np.testing.assert_allclose(out, (1 - s) * init + s * noise, atol=1e-6)
+  times = objective.schedule(4, NUM_TOKENS, start=s)
+  assert times[0] == np.float32(s) and times[-1] == 0 and np.all(np.diff(times) < 0)
+  np.testing.assert_array_equal(objective.schedule(4, NUM_TOKENS), objective.schedule(4, NUM_TOKENS, start=1.0))
+  ddpm = objectives.DDPM(prediction='v')
+  ddpm_out = samplers.sample(exact_ddpm_output(ddpm), ddpm, SHAPE, rng, sampler='ddim', steps=20, strength=0.5,
+                             init_latents=MEAN + STD * jax.random.normal(jax.random.key(4), SHAPE))
+  _check_moments(ddpm_out, mean_tol=0.08, std_rtol=0.08)
+
+
+def test_sdedit_errors():
+  objective = objectives.RectifiedFlow()
+  with pytest.raises(ValueError, match=r'strength must be in \(0, 1\]'):
+    samplers.sample(exact_flow_velocity, objective, SHAPE, jax.random.key(0), num_tokens=4, strength=0.0)
+  with pytest.raises(ValueError, match='starts from init_latents'):
+    samplers.sample(exact_flow_velocity, objective, SHAPE, jax.random.key(0), num_tokens=4, strength=0.5)
+  with pytest.raises(ValueError, match='exceeds the 11 DDPM timesteps below strength 0.01'):
+    samplers.sample(exact_flow_velocity, objectives.DDPM(), SHAPE, jax.random.key(0), steps=20, strength=0.01,
+                    init_latents=jnp.zeros(SHAPE))
+
+
 def test_sampler_errors():
   with pytest.raises(ValueError, match='does not fit rectified flow'):
     samplers.sample(exact_flow_velocity, objectives.RectifiedFlow(), SHAPE, jax.random.key(0), sampler='ddim',

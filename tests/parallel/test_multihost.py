@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from vidgen.train import dit_trainer
+from vidgen import runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -64,7 +64,7 @@ def test_processes_read_disjoint_data(two_process_run):
 def test_one_process_restores_the_two_process_checkpoint(two_process_run):
   workdir, out, _ = two_process_run
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
-  _, ema_params, _, _, _ = dit_trainer.load_dit(workdir)  # one process, one device
+  _, ema_params, _, _, _ = runs.load_dit(workdir)  # one process, one device
   saved = np.load(os.path.join(out, 'ema_params.npz'))
   import jax
   restored = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(ema_params)}

@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from vidgen import config_lib
-from vidgen.diffusion import objectives
+from vidgen import config_lib, runs
+from vidgen.diffusion import masking, objectives
 from vidgen.train import dit_trainer
 from vidgen.train import metrics as metrics_lib
 from vidgen.train import trainers
@@ -29,7 +29,7 @@ def test_run_writes_checkpoints_metrics_and_tokenizer(tiny_dit_run):
 
 
 def test_load_dit_restores_ema_params_and_latent_stats(tiny_dit_run):
-  model, params, extra, config, tokenizer = dit_trainer.load_dit(tiny_dit_run)
+  model, params, extra, config, tokenizer = runs.load_dit(tiny_dit_run)
   assert config.model == 'dit'
   assert model.text.vocab_size == tokenizer.vocab_size
   scale = np.asarray(extra['latent_scale'])
@@ -60,32 +60,47 @@ def test_bucket_times_span_the_noise_levels():
 
 
 def test_a_vae_run_is_not_a_dit_run(tiny_vae_run):
-  with pytest.raises(dit_trainer.checkpoint_lib.CheckpointError, match='not a DiT run'):
-    dit_trainer.load_dit(tiny_vae_run)
+  with pytest.raises(runs.CheckpointError, match='not a DiT run'):
+    runs.load_dit(tiny_vae_run)
 
 
-def test_first_frame_prob_gives_the_first_latent_frame_clean(tiny_dit_run):
-  _, params, extra, config, _ = dit_trainer.load_dit(tiny_dit_run)
+def test_frame_masking_gives_frames_clean_and_the_model_sees_them(tiny_dit_run):
+  _, params, extra, config, _ = runs.load_dit(tiny_dit_run)
   trainer = dit_trainer.DiTTrainer(config, tiny_dit_run)
   batch = model_inputs(next(iter(trainer.dataset())))
   state = types.SimpleNamespace(extra=extra)
   rng = jax.random.key(0)
-  _, none = trainer._x0_and_masks(state, batch, rng, 0.0)
-  _, first = trainer._x0_and_masks(state, batch, rng, 1.0)
+  image, backward = masking.MaskingConfig(image=1.0), masking.MaskingConfig(backward=1.0, min_frames=1, max_frames=1)
+  _, none = trainer._x0_and_masks(state, batch, rng)
+  _, first = trainer._x0_and_masks(state, batch, rng, image)
+  _, last = trainer._x0_and_masks(state, batch, rng, backward)
   assert not np.asarray(none).any()
   assert np.asarray(first[:, 0]).all() and not np.asarray(first[:, 1:]).any()
-  # The clean first frame reaches the model: the loss on the frames after it changes.
+  assert np.asarray(last[:, -1]).all() and not np.asarray(last[:, :-1]).any()
+  # The clean frames reach the model: the loss on the frames it must make changes.
   t = np.full((first.shape[0],), 0.9, np.float32)
-  losses = [float(trainer.loss_fn(params, state, batch, rng, drop_prob=0.0, first_frame_prob=p, t=t))
-            for p in (0.0, 1.0)]
-  assert all(np.isfinite(losses)) and losses[0] != losses[1]
+  losses = [float(trainer.loss_fn(params, state, batch, rng, drop_prob=0.0, frame_masking=m, t=t))
+            for m in (None, image, backward)]
+  assert all(np.isfinite(losses)) and len(set(losses)) == 3
 
 
-def test_first_frame_prob_outside_zero_one_is_a_clear_error(tiny_vae_run):
+def test_masking_probabilities_are_checked_when_the_trainer_is_built(tiny_vae_run):
   config = config_lib.load_config('experiments/configs/dit_world.py:tiny', {
-      'vae_workdir': tiny_vae_run, 'first_frame_prob': 1.5})
-  with pytest.raises(config_lib.ConfigError, match='first_frame_prob=1.5 is a probability'):
+      'vae_workdir': tiny_vae_run, 'masking.image': 1.5})
+  with pytest.raises(config_lib.ConfigError, match=r'masking.image=1.5 is a probability'):
     trainers.make_trainer(config)
+  config = config_lib.load_config('experiments/configs/dit_world.py:tiny', {
+      'vae_workdir': tiny_vae_run, 'masking.image': 0.7, 'masking.forward': 0.5})
+  with pytest.raises(config_lib.ConfigError, match='sum to 1.2 > 1'):
+    trainers.make_trainer(config)
+
+
+def test_old_runs_with_first_frame_prob_load_with_masking_image(tmp_path):
+  (tmp_path / 'config.json').write_text('{"model": "dit", "first_frame_prob": 0.9, "seed": 0}')
+  config = config_lib.read_saved_config(str(tmp_path))
+  assert 'first_frame_prob' not in config and config.masking.image == 0.9 and config.masking.forward == 0.0
+  (tmp_path / 'config.json').write_text('{"model": "dit", "seed": 0}')
+  assert config_lib.read_saved_config(str(tmp_path)).masking.image == 0.0
 
 
 def test_a_moved_run_finds_its_vae_beside_it(tmp_path):
@@ -95,10 +110,10 @@ def test_a_moved_run_finds_its_vae_beside_it(tmp_path):
     (moved / name / 'config.json').write_text('{}')
   dit_dir = str(moved / 'dit')
   # Recorded where training ran (absolute, now gone) or relative to it: both resolve beside the DiT run.
-  assert dit_trainer.resolve_vae_workdir(str(tmp_path / 'gone' / 'vae'), dit_dir) == str(moved / 'vae')
-  assert dit_trainer.resolve_vae_workdir('runs/gone/vae', dit_dir) == str(moved / 'vae')
+  assert runs.resolve_vae_workdir(str(tmp_path / 'gone' / 'vae'), dit_dir) == str(moved / 'vae')
+  assert runs.resolve_vae_workdir('runs/gone/vae', dit_dir) == str(moved / 'vae')
   # A VAE that exists where recorded wins; one found nowhere stays as recorded (load_vae names it).
   (tmp_path / 'other').mkdir()
   (tmp_path / 'other' / 'config.json').write_text('{}')
-  assert dit_trainer.resolve_vae_workdir(str(tmp_path / 'other'), dit_dir) == str(tmp_path / 'other')
-  assert dit_trainer.resolve_vae_workdir(str(tmp_path / 'gone' / 'vae2'), dit_dir) == str(tmp_path / 'gone' / 'vae2')
+  assert runs.resolve_vae_workdir(str(tmp_path / 'other'), dit_dir) == str(tmp_path / 'other')
+  assert runs.resolve_vae_workdir(str(tmp_path / 'gone' / 'vae2'), dit_dir) == str(tmp_path / 'gone' / 'vae2')

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from vidgen import config_lib
+from vidgen import config_lib, runs
 from vidgen.train import checkpoint as checkpoint_lib
 from vidgen.train import metrics as metrics_lib
 from vidgen.train import trainers
@@ -54,23 +54,23 @@ def test_interrupted_run_resumes_with_the_same_losses(uninterrupted, tmp_path):
 
 
 def test_load_vae_restores_the_ema_params(uninterrupted):
-  model, params, config = vae_trainer.load_vae(uninterrupted)
+  model, params, config = runs.load_vae(uninterrupted)
   assert config.vae.latent_channels == model.config.latent_channels
   assert 'encoder' in params and 'decoder' in params
 
 
 def test_load_vae_errors_name_the_problem(uninterrupted, tmp_path):
   with pytest.raises(config_lib.ConfigError, match='not a vidgen workdir'):
-    vae_trainer.load_vae(str(tmp_path / 'nothing'))
+    runs.load_vae(str(tmp_path / 'nothing'))
   other = config_lib.load_config(CONFIG, {'vae.latent_channels': 8})
   with pytest.raises(checkpoint_lib.CheckpointError, match='latent_channels: run has 4, expected 8'):
-    vae_trainer.load_vae(uninterrupted, expected=other.vae)
+    runs.load_vae(uninterrupted, expected=other.vae)
 
   no_ckpt = tmp_path / 'no_ckpt'
   no_ckpt.mkdir()
   shutil.copy(os.path.join(uninterrupted, 'config.json'), no_ckpt / 'config.json')
   with pytest.raises(checkpoint_lib.CheckpointError, match='No checkpoints at .*no_ckpt'):
-    vae_trainer.load_vae(str(no_ckpt))
+    runs.load_vae(str(no_ckpt))
 
   mismatched = tmp_path / 'mismatched'
   shutil.copytree(uninterrupted, mismatched)
@@ -78,7 +78,7 @@ def test_load_vae_errors_name_the_problem(uninterrupted, tmp_path):
   saved['vae']['latent_channels'] = 8
   (mismatched / 'config.json').write_text(json.dumps(saved))
   with pytest.raises(checkpoint_lib.CheckpointError, match=r'different model config.*shape'):
-    vae_trainer.load_vae(str(mismatched))
+    runs.load_vae(str(mismatched))
 
   corrupt = tmp_path / 'corrupt'
   shutil.copytree(uninterrupted, corrupt)
@@ -87,7 +87,7 @@ def test_load_vae_errors_name_the_problem(uninterrupted, tmp_path):
       if name.startswith(('manifest', 'ocdbt')) or root.endswith('d'):
         (open(os.path.join(root, name), 'wb')).write(b'garbage')
   with pytest.raises(checkpoint_lib.CheckpointError, match='corrupt'):
-    vae_trainer.load_vae(str(corrupt))
+    runs.load_vae(str(corrupt))
 
 
 def test_foreground_weights_mark_what_is_not_background():

@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from vidgen import config_lib, host_memory
+from vidgen import config_lib, host_memory, runs
 from vidgen.data import pipeline, sources
 from vidgen.data.export import ShardWriter
 from vidgen.models import vae as vae_lib
@@ -35,8 +35,7 @@ def encode_latents(config: ml_collections.ConfigDict, vae_workdir: str, out: str
                    num_records: int | None = None, records_per_shard: int = 1000,
                    batch_size: int = 8) -> dict[str, Any]:
   """Encodes records 0..num_records-1 of `config.data`'s source with the VAE in `vae_workdir`."""
-  from vidgen.train.vae_trainer import load_vae  # pylint: disable=g-import-not-at-top
-  model, params, vae_run_config = load_vae(vae_workdir)
+  model, params, vae_run_config = runs.load_vae(vae_workdir)
   data = config.data
   vae_lib.check_video_shape(data.num_frames, data.height, data.width, model.config.compression)
   split = split or data.split

@@ -17,9 +17,11 @@ Notes on fidelity:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from typing import Any
+import warnings
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -80,6 +82,18 @@ def write_video(path: str | os.PathLike, frames: Any, fps: float) -> None:
       _write_ffmpeg(local, frames, fps, ext)
 
 
+@contextlib.contextmanager
+def _ffmpeg_subprocess() -> Iterator[None]:
+  """Starting the ffmpeg binary without JAX's os.fork() warning.
+
+  subprocess forks and at once execs ffmpeg, so no JAX thread state is used in the child; the
+  warning (written for forks that go on running Python) would only be noise to the user.
+  """
+  with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', message=r'os\.fork\(\) was called', category=RuntimeWarning)
+    yield
+
+
 def _write_ffmpeg(path: str, frames: np.ndarray, fps: float, ext: str) -> None:
   import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
   if ext == '.mp4':
@@ -94,7 +108,8 @@ def _write_ffmpeg(path: str, frames: np.ndarray, fps: float, ext: str) -> None:
   writer = imageio_ffmpeg.write_frames(
       path, (width, height), fps=fps, codec=codec, pix_fmt_out='yuv420p', quality=None,
       macro_block_size=1, output_params=params)
-  writer.send(None)
+  with _ffmpeg_subprocess():
+    writer.send(None)  # starts ffmpeg
   try:
     for frame in frames:
       writer.send(np.ascontiguousarray(frame))
@@ -148,7 +163,8 @@ def _read_ffmpeg(path: str, max_frames: int | None) -> tuple[np.ndarray, float]:
   output_params = ['-frames:v', str(max_frames)] if max_frames else None
   reader = imageio_ffmpeg.read_frames(path, pix_fmt='rgb24', output_params=output_params)
   try:
-    meta = next(reader)
+    with _ffmpeg_subprocess():
+      meta = next(reader)  # starts ffmpeg
     width, height = meta['size']
     chunks = [np.frombuffer(chunk, np.uint8) for chunk in reader]
   finally:

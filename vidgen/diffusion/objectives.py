@@ -143,11 +143,19 @@ class RectifiedFlow(_NoisePrior):
   def loss(self, prediction: Array, target: Array, frame_mask: Array | None = None) -> Array:
     return frame_loss(prediction, target, frame_mask)
 
-  def schedule(self, steps: int, num_tokens: Any) -> np.ndarray:
-    """Sampling times [steps + 1] from 1 (noise) to 0 (data): uniform, then shifted."""
-    t = np.linspace(1.0, 0.0, steps + 1)
+  def schedule(self, steps: int, num_tokens: Any, start: float = 1.0) -> np.ndarray:
+    """Sampling times [steps + 1] from `start` (1: pure noise) to 0 (data): uniform, then shifted.
+
+    A `start` below 1 (SDEdit's strength) begins at that noise level itself, t[0] == start,
+    and keeps the shifted spacing: the uniform grid runs from the unshifted time of `start`.
+    """
     s = float(np.exp(self.mu(num_tokens)))
-    return (s * t / (1 + (s - 1) * t)).astype(np.float32)
+    u_start = start / (s - (s - 1) * start)  # the inverse of the shift
+    t = np.linspace(u_start, 0.0, steps + 1)
+    times = s * t / (1 + (s - 1) * t)
+    if start < 1.0:
+      times[0] = start  # exactly, not through the shift and back
+    return times.astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)

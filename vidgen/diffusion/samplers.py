@@ -80,12 +80,15 @@ def _ddpm_step(denoise_fn: DenoiseFn, objective: objectives_lib.DDPM, sampler: s
   return step
 
 
-def _ddpm_schedule(objective: objectives_lib.DDPM, steps: int) -> tuple[np.ndarray, np.ndarray]:
-  """Timesteps [steps] from num_timesteps − 1 down to 0, and ᾱ at each plus a final 1 [steps + 1]."""
+def _ddpm_schedule(objective: objectives_lib.DDPM, steps: int,
+                   strength: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+  """Timesteps [steps] from strength·(num_timesteps − 1) down to 0, and ᾱ at each plus a final 1 [steps + 1]."""
   n = objective.num_timesteps
-  if steps > n:
-    raise ValueError(f'steps={steps} exceeds the DDPM chain of {n} timesteps.')
-  timesteps = np.round(np.linspace(n - 1, 0, steps)).astype(np.int32)
+  first = int(round(strength * (n - 1)))
+  if steps > first + 1:
+    raise ValueError(f'steps={steps} exceeds the {first + 1} DDPM timesteps below strength {strength:g} '
+                     f'(a chain of {n}); use at most {first + 1} steps.')
+  timesteps = np.round(np.linspace(first, 0, steps)).astype(np.int32)
   alphas = np.concatenate([objective.alphas_cumprod[timesteps], [1.0]]).astype(np.float32)
   return timesteps, alphas
 
@@ -93,7 +96,8 @@ def _ddpm_schedule(objective: objectives_lib.DDPM, steps: int) -> tuple[np.ndarr
 def sample(denoise_fn: DenoiseFn, objective: objectives_lib.Objective, shape: Sequence[int], rng: Array, *,
            sampler: str | None = None, steps: int = 50, cond_mask: Array | None = None,
            cond_latents: Array | None = None, num_tokens: int | None = None,
-           progress: Callable[[int, int], Any] | None = None) -> Array:
+           progress: Callable[[int, int], Any] | None = None, strength: float = 1.0,
+           init_latents: Array | None = None) -> Array:
   """Draws latents [B, T, H, W, C] = `shape`.
 
   Args:
@@ -107,6 +111,9 @@ def sample(denoise_fn: DenoiseFn, objective: objectives_lib.Objective, shape: Se
     cond_mask: [B, T] bool, latent frames given clean; kept equal to cond_latents [B, T, H, W, C].
     num_tokens: the DiT's token count for the latent grid (sets the flow's shift; as in training).
     progress: optional host callback progress(step, steps) after each step (Python loop mode).
+    strength: SDEdit (Meng et al. 2022): with strength s < 1 the sampler starts from
+      `init_latents` [B, T, H, W, C] noised to noise level s (flow t = s; DDPM timestep
+      s·(num_timesteps − 1)) and denoises from there in `steps` steps; 1 starts from pure noise.
   """
   shape = tuple(int(s) for s in shape)
   if len(shape) != 5:
@@ -117,17 +124,25 @@ def sample(denoise_fn: DenoiseFn, objective: objectives_lib.Objective, shape: Se
     if cond_latents is None or tuple(cond_latents.shape) != shape or tuple(cond_mask.shape) != shape[:2]:
       raise ValueError(f'cond_mask [B, T]={shape[:2]} needs cond_latents of shape {shape}; got '
                        f'{getattr(cond_mask, "shape", None)} and {getattr(cond_latents, "shape", None)}.')
+  if not 0.0 < strength <= 1.0:
+    raise ValueError(f'strength must be in (0, 1] (1: from pure noise; 0.6: SDEdit from noise level 0.6); '
+                     f'got {strength}.')
+  if strength < 1.0 and (init_latents is None or tuple(init_latents.shape) != shape):
+    raise ValueError(f'strength {strength} < 1 starts from init_latents of shape {shape}; got '
+                     f'{getattr(init_latents, "shape", None)}.')
   if isinstance(objective, objectives_lib.RectifiedFlow):
     sampler = sampler or 'euler'
     if sampler not in FLOW_SAMPLERS:
       raise ValueError(f'sampler {sampler!r} does not fit rectified flow; use one of {FLOW_SAMPLERS}.')
-    times = jnp.asarray(objective.schedule(steps, num_tokens))
+    times = jnp.asarray(objective.schedule(steps, num_tokens, start=strength))
+    start_time = times[0]
     step = _flow_step(denoise_fn, objective, sampler, times)
   elif isinstance(objective, objectives_lib.DDPM):
     sampler = sampler or 'ddim'
     if sampler not in DDPM_SAMPLERS:
       raise ValueError(f'sampler {sampler!r} does not fit DDPM; use one of {DDPM_SAMPLERS}.')
-    timesteps, alphas = _ddpm_schedule(objective, steps)
+    timesteps, alphas = _ddpm_schedule(objective, steps, strength)
+    start_time = jnp.asarray(timesteps[0])
     step = _ddpm_step(denoise_fn, objective, sampler, jnp.asarray(timesteps), jnp.asarray(alphas))
   else:
     raise TypeError(f'Unknown objective {type(objective).__name__}; use objectives.make_objective.')
@@ -138,7 +153,10 @@ def sample(denoise_fn: DenoiseFn, objective: objectives_lib.Objective, shape: Se
     x = step(i, x, jax.random.fold_in(step_rng, i))
     return _keep_clean(x, cond_mask, cond_latents)
 
-  x = _keep_clean(objective.noise(noise_rng, shape), cond_mask, cond_latents)
+  x = objective.noise(noise_rng, shape)
+  if strength < 1.0:
+    x = objective.noisy(jnp.asarray(init_latents, x.dtype), x, jnp.full((shape[0],), start_time))
+  x = _keep_clean(x, cond_mask, cond_latents)
   if progress is None:
     return jax.lax.fori_loop(0, steps, body, x)
   jit_body = jax.jit(body)

@@ -80,7 +80,33 @@ class Checkpointer:
                             'to an earlier checkpoint.') from e
     return restored['state']
 
-  def _differences(self, step: int, abstract_state: Any) -> list[str]:
+  def restore_subset(self, abstract: dict[str, Any], step: int | None = None) -> dict[str, Any]:
+    """Only the named entries of the saved state (e.g. {'ema_params': ..., 'extra': ...}), as inference needs.
+
+    The other entries (optimizer moments, the raw parameters) are never read. Leaves are
+    restored with the shardings `abstract` carries.
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise CheckpointError(f'No checkpoint in {self.directory}: train first, or point at a workdir '
+                            'that has a checkpoints/ folder with numbered steps.')
+    restore = ocp.args.PyTreeRestore(item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                                     partial_restore=True)
+    try:
+      return self.manager.restore(step, args=ocp.args.Composite(state=restore))['state']
+    except Exception as e:  # orbax raises ValueError, FileNotFoundError, tensorstore errors, ...
+      differences = self._differences(step, abstract, subset=True)
+      if differences:
+        raise CheckpointError(
+            f'The checkpoint {self.directory / str(step)} was written by a different model config than the one '
+            'loading it: ' + '; '.join(differences[:5])
+            + (f' (and {len(differences) - 5} more)' if len(differences) > 5 else '')
+            + '. Load it with the config saved in its workdir (config.json), or start a new workdir.') from e
+      raise CheckpointError(f'Could not restore the checkpoint {self.directory / str(step)} (corrupt or '
+                            f'incomplete?): {type(e).__name__}: {str(e)[:500]}. Delete that step folder to fall '
+                            'back to an earlier checkpoint.') from e
+
+  def _differences(self, step: int, abstract_state: Any, subset: bool = False) -> list[str]:
     """What differs between the saved arrays and the ones asked for, as readable lines."""
     try:
       saved = self.manager.item_metadata(step)['state']
@@ -90,6 +116,8 @@ class Checkpointer:
       return []
     wanted = {_path_name(p): a for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)}
     lines = [f'{k} is missing from the checkpoint' for k in wanted if k not in saved_leaves]
+    if subset:  # only what was asked for is compared
+      saved_leaves = {k: v for k, v in saved_leaves.items() if k.split('/')[0] in abstract_state}
     lines += [f'{k} is in the checkpoint but not in the model' for k in saved_leaves if k not in wanted]
     for k in wanted.keys() & saved_leaves.keys():
       want, have = tuple(getattr(wanted[k], 'shape', ())), tuple(getattr(saved_leaves[k], 'shape', ()) or ())

@@ -9,11 +9,8 @@ of noise level ('loss_t0.05' ... 'loss_t0.95', as MaxDiffusion reports it), and,
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Mapping
 
-from absl import logging
-import flax.linen as nn
 import grain
 import jax
 import jax.numpy as jnp
@@ -21,16 +18,15 @@ import ml_collections
 import numpy as np
 import optax
 
-from vidgen import config_lib, paths
+from vidgen import config_lib, runs
 from vidgen.data import pipeline
 from vidgen.data.tokenizer import Tokenizer
-from vidgen.diffusion import objectives
-from vidgen.models import dit as dit_lib
+from vidgen.diffusion import masking, objectives
+from vidgen.eval import world_metrics
+from vidgen.generation import Settings, VideoGenerator
 from vidgen.models import flops
 from vidgen.models import vae as vae_lib
-from vidgen.models.text import TextEncoderConfig
 from vidgen.models.text_to_video import TextToVideo
-from vidgen.train import checkpoint as checkpoint_lib
 from vidgen.train import optimizer as optimizer_lib
 from vidgen.train.loop import model_inputs
 from vidgen.train.state import TrainState
@@ -52,27 +48,6 @@ def bucket_times(objective: objectives.Objective, num_buckets: int) -> list[tupl
   return out
 
 
-def build_model(config: ml_collections.ConfigDict, vocab_size: int, latent_channels: int) -> TextToVideo:
-  """The TextToVideo model of `config.dit` and `config.text` for a tokenizer and a VAE."""
-  text = TextEncoderConfig.from_config({**config.text.to_dict(), 'vocab_size': vocab_size,
-                                        'max_length': config.data.tokenizer.max_length})
-  dit = dit_lib.DiTConfig.from_config({**config.dit.to_dict(), 'latent_channels': latent_channels,
-                                       'text_width': text.width})
-  return TextToVideo(dit, text)
-
-
-def vae_from_config(config: ml_collections.ConfigDict) -> tuple[vae_lib.VAE, Any]:
-  """The frozen VAE named by `config.vae_workdir`, with a clear error when it is not set."""
-  from vidgen.train.vae_trainer import load_vae
-  if not config.vae_workdir:
-    raise config_lib.ConfigError(
-        'config.vae_workdir is empty: the DiT trains on latents of a trained VAE. Train one with '
-        '`python -m vidgen.train --config experiments/configs/vae_world.py --workdir runs/vae_world` '
-        'and pass --config.vae_workdir=runs/vae_world.')
-  model, params, _ = load_vae(config.vae_workdir)
-  return model, params
-
-
 class DiTTrainer:
   """The DiT's part of the shared loop (see vidgen/train/loop.py)."""
 
@@ -86,17 +61,15 @@ class DiTTrainer:
           f'eval.num_videos={config.eval.num_videos} scores sampled videos with the world probe, which needs world '
           f'prompts and truth, but the eval data is {self.eval_source!r}. Set eval.data_source=world (when the '
           'run trains on world videos or their cached latents) or eval.num_videos=0.')
-    if not 0.0 <= config.get('first_frame_prob', 0.0) <= 1.0:
-      raise config_lib.ConfigError(f'first_frame_prob={config.first_frame_prob} is a probability: set it in [0, 1] '
-                                   '(0: text-to-video only; 0.3: 30% of clips are image-to-video examples).')
+    self.masking = masking.MaskingConfig.from_config(config.masking)
     data = config.data
     if vae is None:
-      self.vae, self.vae_params = vae_from_config(config)
+      self.vae, self.vae_params = runs.frozen_vae(config)
     else:
       self.vae, self.vae_params = vae, None
     self.latent_shape = self.vae.config.latent_shape(data.num_frames, data.height, data.width)
     self.tokenizer: Tokenizer | None = None if vocab_size else pipeline.make_tokenizer(config, workdir)
-    self.model = build_model(config, vocab_size or self.tokenizer.vocab_size, self.vae.config.latent_channels)
+    self.model = runs.build_dit_model(config, vocab_size or self.tokenizer.vocab_size, self.vae.config.latent_channels)
     self.model.dit.check_latent_shape(*self.latent_shape[:3])
     self.num_tokens = self.model.dit.num_tokens(*self.latent_shape[:3])
     self.objective = objectives.make_objective(config.diffusion)
@@ -150,30 +123,27 @@ class DiTTrainer:
     return state.replace(extra={'latent_shift': jnp.asarray(stats['shift']),
                                 'latent_scale': jnp.asarray(stats['scale'])})
 
-  def _x0_and_masks(self, state, batch, rng, first_frame_prob=0.0):
+  def _x0_and_masks(self, state, batch, rng, frame_masking: masking.MaskingConfig | None = None):
     """Normalised latents x0 [B, T, h, w, C] and the mask [B, T] of latent frames given clean.
 
-    With probability `first_frame_prob` a clip's first latent frame is given clean: an
-    image-to-video example for the same model (the samplers' `cond_mask`), whose loss on the
-    frames after it depends on the motion the caption names. With most clips so and a high
-    timestep shift, the quickstart's DiT learns to move a given object the way the caption
-    says, which `generation.Settings.factorized` sampling turns into text-to-video
-    (experiments/ablations/README.md).
+    `frame_masking` (default: none given) draws one strategy per clip (diffusion/masking.py):
+    image → video, extension forward or backward, connecting, random frames. The quickstart's
+    DiT gives the first latent frame of most clips at a high timestep shift, and so learns to
+    move a given object the way the caption says, which `generation.Settings.factorized`
+    sampling turns into text-to-video (experiments/ablations/README.md).
     """
     latent_rng, mask_rng = jax.random.split(rng)
     mean, logvar = self._latent_posterior(batch)
     z = vae_lib.sample_latent(latent_rng, mean, logvar)
     x0 = (z - state.extra['latent_shift']) * state.extra['latent_scale']
     b, frames = x0.shape[:2]
-    cond_mask = jnp.zeros((b, frames), bool)
-    if first_frame_prob > 0 and frames > 1:
-      cond_mask = cond_mask.at[:, 0].set(jax.random.bernoulli(mask_rng, first_frame_prob, (b,)))
+    cond_mask = masking.draw(mask_rng, frame_masking or masking.MaskingConfig(), b, frames)
     return x0, cond_mask
 
-  def loss_fn(self, params, state, batch, rng, *, drop_prob, first_frame_prob=0.0, t=None):
+  def loss_fn(self, params, state, batch, rng, *, drop_prob, frame_masking=None, t=None):
     """The objective's loss; `t` [B] fixes the timesteps (default: drawn as in training)."""
     latent_rng, drop_rng, time_rng, noise_rng = jax.random.split(rng, 4)
-    x0, cond_mask = self._x0_and_masks(state, batch, latent_rng, first_frame_prob)
+    x0, cond_mask = self._x0_and_masks(state, batch, latent_rng, frame_masking)
     b = x0.shape[0]
     drop = jax.random.bernoulli(drop_rng, drop_prob, (b,))
     if t is None:
@@ -188,7 +158,7 @@ class DiTTrainer:
                  rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
     loss, grads = jax.value_and_grad(self.loss_fn)(state.params, state, batch, rng,
                                                    drop_prob=self.config.caption_dropout,
-                                                   first_frame_prob=self.config.get('first_frame_prob', 0.0))
+                                                   frame_masking=self.masking)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = optimizer_lib.ema_update(state.ema_params, params, self.config.optim.ema_decay, state.step)
@@ -233,9 +203,8 @@ class DiTTrainer:
                        f'{self.config.data.batch_size} videos.')
     return {name: float(np.mean(v)) for name, v in losses.items()}
 
-  def generator(self, params: Any, extra: Any) -> Any:
+  def generator(self, params: Any, extra: Any) -> VideoGenerator:
     """A VideoGenerator on these weights (built once, then given new weights)."""
-    from vidgen.generation import VideoGenerator  # pylint: disable=g-import-not-at-top (it imports this module)
     if self._generator is None:
       self._generator = VideoGenerator(self.model, params, extra, self.config, self.tokenizer, self.vae,
                                        self.vae_params)
@@ -250,8 +219,6 @@ class DiTTrainer:
     seed, in batches of PROBE_BATCH (as `vidgen.evaluate` samples): the same prompts and noise
     at every evaluation.
     """
-    from vidgen.eval import world_metrics  # pylint: disable=g-import-not-at-top
-    from vidgen.generation import Settings  # pylint: disable=g-import-not-at-top
     records = world_metrics.prompt_records(self.config.data, self.config.data.eval_split, self.config.seed,
                                            self.config.eval.num_videos)
     generator = self.generator(params, extra)
@@ -268,62 +235,8 @@ def new_state(model: TextToVideo, optimizer: optax.GradientTransformation, rng: 
               text_length: int) -> TrainState:
   """A fresh train state (parameters boxed with logical axes); latent normalisation is the identity
   until `prepare_state`."""
-  inputs = dit_lib.example_inputs(model.dit, text_len=text_length)
-  ids = jnp.zeros((1, text_length), jnp.int32)
-  params = model.init(rng, inputs['x'], inputs['t'], ids, jnp.ones((1, text_length), bool))['params']
+  params = runs.dit_params(model, rng, text_length)
   channels = model.dit.latent_channels
   extra = {'latent_shift': jnp.zeros((channels,)), 'latent_scale': jnp.ones((channels,))}
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),
                     ema_params=params, extra=extra)
-
-
-def resolve_vae_workdir(vae_workdir: str, dit_workdir: str) -> str:
-  """The VAE run a DiT run names, found from any current directory and after a move.
-
-  A run saves `vae_workdir` as it was given, often relative to where training started (the
-  quickstart saves `runs/quickstart/vae`); evaluating from elsewhere then finds it under one
-  of the DiT workdir's parents. A run moved together with its VAE (the quickstart's `vae/`
-  beside `dit/`) finds it beside the DiT workdir, under the same folder name.
-  """
-  if paths.exists(os.path.join(vae_workdir, 'config.json')):
-    return vae_workdir
-  dit_dir = os.path.abspath(dit_workdir)
-  if not os.path.isabs(vae_workdir) and '://' not in vae_workdir:
-    parent = dit_dir
-    while True:
-      candidate = os.path.join(parent, vae_workdir)
-      if paths.exists(os.path.join(candidate, 'config.json')):
-        return candidate
-      if os.path.dirname(parent) == parent:
-        break
-      parent = os.path.dirname(parent)
-  beside = os.path.join(os.path.dirname(dit_dir), os.path.basename(os.path.normpath(vae_workdir)))
-  if paths.exists(os.path.join(beside, 'config.json')):
-    logging.warning('The VAE run %s named by %s is gone; using %s beside it.', vae_workdir, dit_workdir, beside)
-    return beside
-  return vae_workdir  # not found: load_vae names the missing path
-
-
-def load_dit(workdir: str) -> tuple[TextToVideo, Any, dict[str, Any], ml_collections.ConfigDict, Tokenizer]:
-  """The EMA DiT of a trained run: (model, params, latent stats, the run's config, tokenizer)."""
-  config = config_lib.read_saved_config(workdir)
-  if config.get('model') != 'dit':
-    raise checkpoint_lib.CheckpointError(f'{workdir} is not a DiT run (config.json has model={config.get("model")!r}).')
-  tokenizer_path = os.path.join(workdir, 'tokenizer.model')
-  if not paths.exists(tokenizer_path):
-    raise checkpoint_lib.CheckpointError(f'{tokenizer_path} is missing: the run saved no tokenizer.')
-  tokenizer = Tokenizer.load(tokenizer_path)
-  if not config.vae_workdir:
-    raise checkpoint_lib.CheckpointError(f'{workdir}/config.json names no vae_workdir.')
-  config.vae_workdir = resolve_vae_workdir(config.vae_workdir, workdir)
-  latent_channels = config_lib.read_saved_config(config.vae_workdir).vae.latent_channels
-  model = build_model(config, tokenizer.vocab_size, latent_channels)
-  optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
-  abstract = nn.unbox(jax.eval_shape(lambda rng: new_state(model, optimizer, rng, config.data.tokenizer.max_length),
-                                     jax.random.key(0)))
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), create=False)
-  try:
-    state = ckpt.restore(abstract)
-  finally:
-    ckpt.close()
-  return model, state.ema_params, state.extra, config, tokenizer

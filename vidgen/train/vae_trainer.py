@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Mapping
 
-import flax.linen as nn
 import grain
 import jax
 import jax.numpy as jnp
@@ -14,13 +13,12 @@ import numpy as np
 import optax
 from etils import epath
 
-from vidgen import config_lib
+from vidgen import runs
 from vidgen.data import pipeline, video_io
 from vidgen.eval import image_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.models import vae as vae_lib
 from vidgen.models.discriminator import PatchDiscriminator3D
-from vidgen.train import checkpoint as checkpoint_lib
 from vidgen.train import optimizer as optimizer_lib
 from vidgen.train.state import TrainState
 
@@ -65,7 +63,7 @@ class VAETrainer:
   def init_state(self, rng: jax.Array, batch: Mapping[str, Any]) -> TrainState:
     model_rng, sample_rng, disc_rng = jax.random.split(rng, 3)
     video = batch['video'][:1, :1]  # parameters do not depend on length; 1 frame inits fast
-    params = self.model.init(model_rng, video, sample_rng)['params']  # boxed: logical axes give shardings
+    params = runs.vae_params(self.model, model_rng, sample_rng, video)  # boxed: logical axes give shardings
     extra = None
     if self.use_gan:
       disc_params = self.discriminator.init(disc_rng, video)['params']
@@ -170,32 +168,3 @@ def _write_side_by_side(workdir: str, step: int, real: np.ndarray, rec: np.ndarr
                      ['input | reconstruction'] * len(pairs), frames_per_row=6, frame_size=96, caption_width=80)
   video_io.write_video(os.fspath(out / f'reconstruction_{step:07d}.mp4'), np.concatenate(pairs, axis=1),
                        fps=fps)
-
-
-def load_vae(workdir: str, expected: ml_collections.ConfigDict | None = None
-             ) -> tuple[vae_lib.VAE, Any, ml_collections.ConfigDict]:
-  """The EMA VAE of a trained run: (model, params, the run's config).
-
-  Raises a clear error when the workdir has no run or no checkpoint, when the checkpoint does
-  not match the run's config, or when `expected` (a `vae` config block) differs from the run's.
-  """
-  config = config_lib.read_saved_config(workdir)
-  if 'vae' not in config:
-    raise checkpoint_lib.CheckpointError(f'{workdir} is not a VAE run (its config.json has no vae block).')
-  vae_config = vae_lib.VAEConfig.from_config(config.vae)
-  if expected is not None:
-    want = vae_lib.VAEConfig.from_config(expected)
-    if want != vae_config:
-      diffs = [f'{f}: run has {getattr(vae_config, f)}, expected {getattr(want, f)}'
-               for f in vae_config.__dataclass_fields__ if getattr(vae_config, f) != getattr(want, f)]
-      raise checkpoint_lib.CheckpointError(f'The VAE in {workdir} differs from the one asked for: ' + '; '.join(diffs))
-  trainer = VAETrainer(config)
-  data = config.data
-  video = jax.ShapeDtypeStruct((1, data.num_frames, data.height, data.width, 3), jnp.float32)
-  abstract = nn.unbox(jax.eval_shape(trainer.init_state, jax.random.key(0), {'video': video}))
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), create=False)
-  try:
-    state = ckpt.restore(abstract)
-  finally:
-    ckpt.close()
-  return trainer.model, state.ema_params, config
