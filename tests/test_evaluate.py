@@ -109,3 +109,58 @@ def test_cli_compare_and_its_errors(evaluation, tmp_path):
   assert one.returncode != 0 and 'at least two runs' in one.stderr
   with pytest.raises(FileNotFoundError, match='python -m vidgen.evaluate --workdir'):
     evaluate.compare_runs([out, str(tmp_path)], str(tmp_path / 'cmp2'))
+
+
+# vidgen.evaluate --task: each video-prompting task scored with its reference rows.
+
+TASK_METRICS = {
+    'i2v': ('color', 'shape', 'direction'),
+    'extend_forward': ('seam_position_error', 'direction_continued', 'new_frames_color'),
+    'extend_backward': ('seam_position_error', 'direction_continued', 'new_frames_color'),
+    'connect': ('seam_position_error', 'no_jump', 'new_frames_color'),
+    'loop': ('seam_over_median_step', 'seamless'),
+    'edit': ('new_color', 'position_kept_error', 'psnr_to_source'),
+}
+
+
+@pytest.fixture(scope='module')
+def generator(tiny_dit_run):
+  from vidgen.generation import VideoGenerator
+  return VideoGenerator.from_workdir(tiny_dit_run)
+
+
+@pytest.mark.parametrize('task', list(TASK_METRICS))
+def test_each_task_writes_its_report_with_reference_rows(task, tiny_dit_run, generator, tmp_path):
+  from vidgen.eval import prompting_report
+  results = prompting_report.evaluate_task(tiny_dit_run, task, num_videos=2, settings=Settings(steps=1),
+                                           batch_size=2, out_dir=str(tmp_path), strengths=(0.5, 1.0),
+                                           verbose=False, generator=generator)
+  rows = results['rows']
+  if task == 'edit':
+    assert list(rows) == ['strength 0.5', 'strength 1']
+    assert os.path.exists(tmp_path / 'edit_sweep.png')
+    assert rows['strength 0.5']['psnr_to_source']['value'] > rows['strength 1']['psnr_to_source']['value'] - 3
+  elif task == 'loop':
+    assert set(rows) == {'generated', 'real videos'}
+    assert rows['real videos']['seam_over_median_step']['value'] > 1.0  # real clips do not loop
+  else:
+    assert set(rows) == {'generated', 'real videos', 'real through the VAE (ceiling)',
+                         'given frames held still (floor)'}
+  for metric in TASK_METRICS[task]:
+    assert metric in rows[next(iter(rows))], metric
+  if task.startswith('extend') or task == 'connect':
+    real = rows['real videos']
+    assert real['seam_position_error']['value'] < 1.0  # the probe reads the truth back within a pixel
+  for name in ('metrics.json', 'report.md', 'contact_sheet.png'):
+    assert os.path.exists(tmp_path / name), name
+  report = open(tmp_path / 'report.md').read()
+  assert report.startswith(f'# {task}') and 'How measured' in report
+  given = results['protocol']['given_frames']
+  assert given == {'i2v': [0], 'extend_forward': list(range(5)), 'extend_backward': list(range(1, 9)),
+                   'connect': [0, 5, 6, 7, 8], 'loop': [], 'edit': []}[task]
+
+
+def test_task_flag_errors():
+  from vidgen.eval import prompting_report
+  with pytest.raises(ValueError, match="--task 't2v': choose one of"):
+    prompting_report.evaluate_task('unused', 't2v')

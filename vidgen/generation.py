@@ -41,7 +41,7 @@ class Settings:
   `factorized` samples text-to-video in two passes of the same DiT, as Emu Video factorizes it:
   the whole clip from the text, of which only the first latent frame (the opening image) is
   kept, then the frames after it from new noise with that frame given clean (image-to-video).
-  For runs trained with `first_frame_prob` > 0: on the world, such a DiT moves a given object
+  For runs trained with `masking.image` > 0: on the world, such a DiT moves a given object
   the way the caption says, where from noise alone it does not (experiments/ablations/README.md).
   """
   num_frames: int | None = None

@@ -12,8 +12,9 @@ is causal with temporal compression ft, so:
   clip before a forward extension) then encode exactly as on their own, since the encoder is
   causal; frames given later (backward extension, the second clip of a connection) see the
   filled frames before them through the encoder's temporal receptive field, as a clip cut from
-  a longer video sees the frames before its start. Their reconstruction error is measured in
-  tests/test_prompting.py against the VAE's own.
+  a longer video sees the frames before its start. On the world VAE they move by 0.3% of the
+  latents' spread and decode as well as the whole real video does
+  (experiments/ablations/given_frames_vae.py; tests/test_prompting.py checks the rule).
 * In the video written, given frames are the user's own pixels, exactly; generated frames are
   the VAE's decoding (`VideoGenerator` pastes the given pixels back).
 

@@ -14,7 +14,7 @@ the run's noise prior, and then
   the video's motion.
 
 With --first_frame the real first latent frame is given clean throughout (image-to-video, for a
-run trained with `first_frame_prob`): the object's start is then known, and only the caption
+run trained with `masking.image`): the object's start is then known, and only the caption
 says where it goes.
 
 Prints one line per level. Results for the quickstart DiT: experiments/ablations/README.md.

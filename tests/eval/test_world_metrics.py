@@ -62,9 +62,11 @@ def test_a_reversal_in_mid_air_is_a_wrong_bounce(records):
 
 
 def test_summary_lists_every_world_metric_and_flat_drops_missing(records):
-  scores = world_metrics.score_videos([records[0]['frames']], records[:1])
+  no_occluder = next(r for r in records if not r['occluder'])  # permanence has nothing to score
+  scores = world_metrics.score_videos([no_occluder['frames']], [no_occluder])
   summary = world_metrics.summarize(scores)
   assert list(summary) == list(world_metrics.WORLD_METRICS)
   flat = world_metrics.flat(summary, prefix='probe/')
   assert all(k.startswith('probe/') and isinstance(v, float) for k, v in flat.items())
-  assert 'probe/permanence' not in flat or summary['permanence'].value is not None
+  assert summary['permanence'].value is None and 'probe/permanence' not in flat
+  assert {f'probe/{k}' for k, e in summary.items() if e.value is not None} == set(flat)

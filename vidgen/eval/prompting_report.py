@@ -35,7 +35,7 @@ TARGETS = {  # the issue's targets for the world config that trains in <= 30 min
 }
 
 
-def _given_frames(generator: VideoGenerator, task: str, s: Settings) -> tuple[int, int]:
+def given_frames(generator: VideoGenerator, task: str, s: Settings) -> tuple[int, int]:
   """(frames given at the start or end, frames of B) of a task on the run's clip length."""
   if task == 'extend_forward':
     return generator.extension_context(s.num_frames, 'forward', s), 0
@@ -98,7 +98,7 @@ def evaluate_task(workdir: str, task: str, *, split: str = 'eval', num_videos: i
   paths.makedirs(out_dir)
   records = world_metrics.prompt_records(config.data, split, config.seed, num_videos, start=first_video)
   real = np.stack([r['frames'] for r in records])
-  context, context_b = _given_frames(generator, task, s)
+  context, context_b = given_frames(generator, task, s)
   lay = prompting_eval.layout(task, s.num_frames, context, context_b)
   prompts = [str(r['caption']) for r in records]
   rows: dict[str, dict[str, intervals.Estimate]] = {}
@@ -119,9 +119,10 @@ def evaluate_task(workdir: str, task: str, *, split: str = 'eval', num_videos: i
     generated = sample.sample_to_files(generator, prompts, s, os.path.join(out_dir, 'samples'), batch_size,
                                        verbose, task_for_records(task, real, lay, context, context_b))
     log('[2/2] probing', flush=True)
-    rows['generated'] = prompting_eval.score_task(task, generated, records, lay)
+    ft = generator.vae.config.compression[0]
+    rows['generated'] = prompting_eval.score_task(task, generated, records, lay, ft=ft)
     for name, videos in _references(generator, task, real, lay, batch_size).items():
-      rows[ROW_LABELS[name]] = prompting_eval.score_task(task, videos, records, lay)
+      rows[ROW_LABELS[name]] = prompting_eval.score_task(task, videos, records, lay, ft=ft)
     rows = {ROW_LABELS.get(k, k): v for k, v in rows.items()}
   protocol = {'task': task, 'split': split, 'num_videos': num_videos, 'first_video': first_video,
               'prompts': f'world {split} videos {first_video}..{first_video + num_videos - 1}, their captions'

@@ -4,8 +4,9 @@ Inputs (see `DiT.__call__`): noisy latents x [B, T, H, W, C], the model time t [
 (each objective maps its own time to this), text tokens [B, L, D_text] with their mask, and a
 per-latent-frame mask of frames given clean with their latents. Clean frames replace the noisy
 ones in the input and a learned embedding of each token's clean flags is added to its
-embedding, so image-to-video, extension (forward and backward), looping and interpolation are
-one model trained with random frame masks. Output: the prediction [B, T, H, W, C] (velocity,
+embedding, so text-to-video, image-to-video, extension (forward and backward), connecting and
+looping are one model, trained with the frame-mask strategies of `config.masking`
+(vidgen/diffusion/masking.py; vidgen/prompting.py says which pixel frames a mask fixes). Output: the prediction [B, T, H, W, C] (velocity,
 eps or v, as the objective chooses).
 
 Tokens carry 3D RoPE over their (t, h, w) patch position; there is no learned position table,

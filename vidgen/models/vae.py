@@ -5,7 +5,8 @@ frame), normalization is per frame, and attention is per frame, so frame t's lat
 only on frames ≤ t. Hence
 
 * the first frame is encoded alone, and 1 + k·ft frames map to 1 + k latent frames: an image
-  is a 1-frame video, and images and videos train together;
+  is a 1-frame video that the same weights encode (the VAE trains on videos, and its
+  evaluation scores 1-frame images too);
 * a long video can be encoded and decoded in temporal chunks with a cache of the last few
   frames each conv needs (`ChunkedCodec`), giving the whole-video result
   with memory that does not grow with length.

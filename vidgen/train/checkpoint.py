@@ -58,18 +58,31 @@ class Checkpointer:
       CheckpointError: no checkpoint, a corrupt one, or one whose arrays differ from the
         model's (a different config), naming the path and the first arrays that differ.
     """
+    items = {'state': ocp.args.StandardRestore(_placed(abstract_state))}
+    if data_iterator is not None:
+      items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    return self._restore(step, items, abstract_state)['state']
+
+  def restore_subset(self, abstract: dict[str, Any], step: int | None = None) -> dict[str, Any]:
+    """Only the named entries of the saved state (e.g. {'ema_params': ..., 'extra': ...}), as inference needs.
+
+    The other entries (optimizer moments, the raw parameters) are never read. Leaves are
+    restored with the shardings `abstract` carries. Raises as `restore` does.
+    """
+    restore = ocp.args.PyTreeRestore(item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                                     partial_restore=True)
+    return self._restore(step, {'state': restore}, abstract, subset=True)['state']
+
+  def _restore(self, step: int | None, items: dict[str, Any], abstract_state: Any, subset: bool = False) -> Any:
     step = self.latest_step() if step is None else step
     if step is None:
       raise CheckpointError(f'No checkpoint in {self.directory}: train first, or point at a workdir '
                             'that has a checkpoints/ folder with numbered steps.')
     path = self.directory / str(step)
-    items = {'state': ocp.args.StandardRestore(_placed(abstract_state))}
-    if data_iterator is not None:
-      items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
     try:
-      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+      return self.manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as e:  # orbax raises ValueError, FileNotFoundError, tensorstore errors, ...
-      differences = self._differences(step, abstract_state)
+      differences = self._differences(step, abstract_state, subset)
       if differences:
         raise CheckpointError(
             f'The checkpoint {path} was written by a different model config than the one loading it: '
@@ -78,33 +91,6 @@ class Checkpointer:
       raise CheckpointError(f'Could not restore the checkpoint {path} (corrupt or incomplete?): '
                             f'{type(e).__name__}: {str(e)[:500]}. Delete that step folder to fall back '
                             'to an earlier checkpoint.') from e
-    return restored['state']
-
-  def restore_subset(self, abstract: dict[str, Any], step: int | None = None) -> dict[str, Any]:
-    """Only the named entries of the saved state (e.g. {'ema_params': ..., 'extra': ...}), as inference needs.
-
-    The other entries (optimizer moments, the raw parameters) are never read. Leaves are
-    restored with the shardings `abstract` carries.
-    """
-    step = self.latest_step() if step is None else step
-    if step is None:
-      raise CheckpointError(f'No checkpoint in {self.directory}: train first, or point at a workdir '
-                            'that has a checkpoints/ folder with numbered steps.')
-    restore = ocp.args.PyTreeRestore(item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
-                                     partial_restore=True)
-    try:
-      return self.manager.restore(step, args=ocp.args.Composite(state=restore))['state']
-    except Exception as e:  # orbax raises ValueError, FileNotFoundError, tensorstore errors, ...
-      differences = self._differences(step, abstract, subset=True)
-      if differences:
-        raise CheckpointError(
-            f'The checkpoint {self.directory / str(step)} was written by a different model config than the one '
-            'loading it: ' + '; '.join(differences[:5])
-            + (f' (and {len(differences) - 5} more)' if len(differences) > 5 else '')
-            + '. Load it with the config saved in its workdir (config.json), or start a new workdir.') from e
-      raise CheckpointError(f'Could not restore the checkpoint {self.directory / str(step)} (corrupt or '
-                            f'incomplete?): {type(e).__name__}: {str(e)[:500]}. Delete that step folder to fall '
-                            'back to an earlier checkpoint.') from e
 
   def _differences(self, step: int, abstract_state: Any, subset: bool = False) -> list[str]:
     """What differs between the saved arrays and the ones asked for, as readable lines."""
