@@ -228,3 +228,12 @@ def test_cli_bad_input_is_a_clear_error(tiny_dit_run, media, args, message):
   assert 'Traceback' not in result.stderr, result.stderr[-1500:]
   import re
   assert re.search(message, last), last
+
+
+def test_a_canvas_whose_frames_fix_no_latent_frame_is_refused(generator):
+  from vidgen import prompting
+  frames = _world_clips(generator)
+  given = np.zeros(frames.shape[:2], bool)
+  given[:, 2:4] = True  # part of latent frame 1 only
+  with pytest.raises(ValueError, match='fill no whole latent frame'):
+    generator.generate(PROMPTS, Settings(steps=1), canvas=prompting.Canvas(frames, given))

@@ -182,7 +182,12 @@ class VideoGenerator:
     key = jax.random.key(s.seed)
     if canvas is not None:
       prompting.check_fits(canvas.frames, s.height, s.width, 'The canvas')
-      cond_mask = jnp.asarray(prompting.latent_given(canvas.given, self.vae.config.compression[0]))
+      latent_given = prompting.latent_given(canvas.given, self.vae.config.compression[0])
+      if (canvas.given.any(axis=1) & ~latent_given.any(axis=1)).any():
+        raise ValueError('A canvas gives frames that fill no whole latent frame, so they would condition nothing: '
+                         f'give frame 0, or all {self.vae.config.compression[0]} frames of a latent frame '
+                         '(vidgen/prompting.py).')
+      cond_mask = jnp.asarray(latent_given)
       cond_latents = self.encode(prompting.fill_unknown(canvas.frames, canvas.given))
       x = self._sample(prompts, s, shape, key, progress, cond_mask, cond_latents)
       video = video_io.to_uint8(self.decode(self.denormalize(x)))

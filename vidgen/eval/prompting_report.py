@@ -172,12 +172,16 @@ def _contact_sheet(path: str, task: str, real: np.ndarray, generated: Sequence[n
                    lay: prompting_eval.Layout, prompts: Sequence[str]) -> str:
   n = min(CONTACT_SHEET_ROWS, len(prompts))
   rows, captions = [], []
+  other = 'source' if task == 'edit' else 'real'
   for i in range(n):
     made = np.asarray(generated[i])
+    if len(real[i]) != len(made):  # a loop: longer than the clip it closes
+      rows.append(made)
+      captions.append(f'{i}: {prompts[i]}  (the loop)')
+      continue
     gap = np.full(made.shape[:1] + made.shape[1:2] + (2, 3), 255, np.uint8)
-    truth = real[i] if len(real[i]) == len(made) else made * 0
-    rows.append(np.concatenate([made, gap, truth], axis=2))
-    captions.append(f'{i}: {prompts[i]}  (generated | real)')
+    rows.append(np.concatenate([made, gap, real[i]], axis=2))
+    captions.append(f'{i}: {prompts[i]}  (generated | {other})')
   return save_contact_sheet(path, rows, captions, frames_per_row=9, frame_size=160, caption_width=260)
 
 
