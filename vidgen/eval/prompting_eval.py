@@ -1,7 +1,7 @@
 """Video-prompting tasks on the world: what each is given, and its probe metrics with intervals.
 
 Every task takes world eval videos (T frames, the run's clip) whose truth is known, gives the
-model part of each (`task_inputs`), and scores what it makes against the rest of the truth:
+model part of each (`prompting_report.task_for_records`), and scores what it makes against the rest of the truth:
 
 | task            | given (of world video i, its caption the prompt)   | metrics                                  |
 | --------------- | -------------------------------------------------- | ---------------------------------------- |
@@ -43,7 +43,6 @@ COLOR_SHIFT = 3  # edit: the new colour is COLOR_NAMES[(c + COLOR_SHIFT) % n]
 class Layout:
   """Which frames of a T-frame clip a task gives and which it generates."""
   given: np.ndarray  # bool [T]
-  num_frames: int
 
   @property
   def new(self) -> np.ndarray:
@@ -62,7 +61,7 @@ def layout(task: str, num_frames: int, context: int = 0, context_b: int = 0) -> 
   elif task == 'connect':
     given[:context] = True
     given[num_frames - context_b:] = True
-  return Layout(given, num_frames)
+  return Layout(given)
 
 
 def edited_prompt(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -97,9 +96,8 @@ def _truth_names(record: Mapping[str, Any]) -> list[str]:
   return [world.COLOR_NAMES[int(c)] for c in record['object_color'][:n]]
 
 
-def position_errors(video: np.ndarray, record: Mapping[str, Any], frames: Sequence[int]) -> list[float]:
+def position_errors(result: probe.ProbeResult, record: Mapping[str, Any], frames: Sequence[int]) -> list[float]:
   """Per truth object and frame in `frames` where it is visible: |probe centre − true centre| px."""
-  result = probe.probe_video(video)
   out = []
   for k, name in enumerate(_truth_names(record)):
     found = result.object(name)
@@ -113,9 +111,8 @@ def position_errors(video: np.ndarray, record: Mapping[str, Any], frames: Sequen
   return out
 
 
-def largest_step(video: np.ndarray, record: Mapping[str, Any]) -> float | None:
-  """The largest frame-to-frame centre step (px) of the prompt's objects as the probe reads them."""
-  result = probe.probe_video(video)
+def largest_step(result: probe.ProbeResult, record: Mapping[str, Any]) -> float | None:
+  """The largest frame-to-frame centre step (px) of the prompt's objects as the probe read them."""
   steps = []
   for name in _truth_names(record):
     found = result.object(name)
@@ -160,17 +157,11 @@ def _share(values: Sequence[float], ok) -> intervals.Estimate:
   return intervals.wilson(sum(bool(ok(v)) for v in x), len(x))
 
 
-def _accuracy(scores: Sequence[Mapping[str, Any]], name: str) -> intervals.Estimate:
-  hits = sum((s[name] or 0.0) * s['weights'].get(name, 0) for s in scores if s.get(name) is not None)
-  n = sum(s['weights'].get(name, 0) for s in scores if s.get(name) is not None)
-  return intervals.wilson(round(hits), int(n))
-
-
 def _identity(videos, records, new) -> dict[str, intervals.Estimate]:
   """Colour, shape, count of the prompt's objects on the new frames alone."""
   scores = [probe.score_against_truth(probe.probe_video(v[new]), slice_record(r, new))
             for v, r in zip(videos, records)]
-  return {f'new_frames_{name}': _accuracy(scores, name) for name in ('color', 'shape', 'count')}
+  return {f'new_frames_{name}': world_metrics.accuracy(scores, name) for name in ('color', 'shape', 'count')}
 
 
 def _direction_continued(videos, records, new) -> intervals.Estimate:
@@ -198,30 +189,6 @@ def score_task(task: str, videos: Sequence[np.ndarray], records: Sequence[Mappin
   videos = [np.asarray(v) for v in videos]
   if task in ('t2v', 'i2v'):
     return world_metrics.summarize(world_metrics.score_videos(videos, records))
-  if task in ('extend_forward', 'extend_backward'):
-    new = lay.new
-    seam = [int(new[0])] if task == 'extend_forward' else [int(new[-1])]
-    first = [min(position_errors(v, r, seam), default=None) for v, r in zip(videos, records)]
-    every = [np.median(position_errors(v, r, new)) if position_errors(v, r, new) else None
-             for v, r in zip(videos, records)]
-    return {'seam_position_error': _median(first),
-            'seam_within_2px': _share(first, lambda e: e <= POSITION_TOLERANCE),
-            'new_frames_position_error': _median(every),
-            'direction_continued': _direction_continued(videos, records, new),
-            **_identity(videos, records, new),
-            'bounce': world_metrics.summarize(world_metrics.score_videos(videos, records))['bounce']}
-  if task == 'connect':
-    new = lay.new
-    seams = [max(position_errors(v, r, [int(new[0]), int(new[-1])]), default=None) for v, r in zip(videos, records)]
-    jumps = []
-    for v, r in zip(videos, records):
-      made, real = largest_step(v, r), largest_step(np.asarray(r['frames']), r)
-      jumps.append(None if made is None or real is None else made - real)
-    return {'seam_position_error': _median(seams),
-            'seams_within_2px': _share(seams, lambda e: e <= POSITION_TOLERANCE),
-            'largest_step_over_truth': _median(jumps),
-            'no_jump': _share(jumps, lambda j: j <= JUMP_SLACK),
-            **_identity(videos, records, new)}
   if task == 'loop':
     ratios = [loop_seam_ratio(v) for v in videos]
     boundary = [loop_seam_ratio(v, ft) for v in videos] if ft else []
@@ -231,11 +198,36 @@ def score_task(task: str, videos: Sequence[np.ndarray], records: Sequence[Mappin
             'seam_over_boundary_step': _median(boundary),
             **{k: v for k, v in world_metrics.summarize(world_metrics.score_videos(clips, records)).items()
                if k in ('color', 'shape', 'direction')}}
+  read = [probe.probe_video(v) for v in videos]  # each whole video probed once
+  if task in ('extend_forward', 'extend_backward'):
+    new = lay.new
+    seam = [int(new[0])] if task == 'extend_forward' else [int(new[-1])]
+    first = [min(position_errors(p, r, seam), default=None) for p, r in zip(read, records)]
+    errors = [position_errors(p, r, new) for p, r in zip(read, records)]
+    every = [np.median(e) if e else None for e in errors]
+    bounces = [world_metrics.wall_bounces(p) for p in read]
+    return {'seam_position_error': _median(first),
+            'seam_within_2px': _share(first, lambda e: e <= POSITION_TOLERANCE),
+            'new_frames_position_error': _median(every),
+            'direction_continued': _direction_continued(videos, records, new),
+            **_identity(videos, records, new),
+            'bounce': intervals.wilson(sum(map(sum, bounces)), sum(map(len, bounces)))}
+  if task == 'connect':
+    new = lay.new
+    seams = [max(position_errors(p, r, [int(new[0]), int(new[-1])]), default=None) for p, r in zip(read, records)]
+    jumps = []
+    for p, r in zip(read, records):
+      made, real = largest_step(p, r), largest_step(probe.probe_video(np.asarray(r['frames'])), r)
+      jumps.append(None if made is None or real is None else made - real)
+    return {'seam_position_error': _median(seams),
+            'seams_within_2px': _share(seams, lambda e: e <= POSITION_TOLERANCE),
+            'largest_step_over_truth': _median(jumps),
+            'no_jump': _share(jumps, lambda j: j <= JUMP_SLACK),
+            **_identity(videos, records, new)}
   if task == 'edit':  # records: the edited truth (its first object in the new colour)
-    results = [probe.probe_video(v) for v in videos]
-    edited = [r.object(_truth_names(rec)[0]) for r, rec in zip(results, records)]
-    kept = [np.median(position_errors(v, slice_record(r, np.arange(len(v))) | {'num_objects': 1}, range(len(v))))
-            for v, r in zip(videos, records)]
+    edited = [p.object(_truth_names(rec)[0]) for p, rec in zip(read, records)]
+    kept = [np.median(position_errors(p, dict(r, num_objects=1), range(len(v))))
+            for p, v, r in zip(read, videos, records)]
     shapes = [o is not None and o.shape == world.SHAPES[int(r['object_shape'][0])] for o, r in zip(edited, records)]
     return {'new_color': intervals.wilson(sum(o is not None for o in edited), len(edited)),
             'position_kept_error': _median(kept),

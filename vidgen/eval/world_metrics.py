@@ -154,13 +154,18 @@ def _hits_and_counts(scores: Sequence[Mapping[str, Any]], name: str) -> tuple[np
   return hits, counts
 
 
+def accuracy(scores: Sequence[Mapping[str, Any]], name: str) -> intervals.Estimate:
+  """The pooled accuracy `name` of per-video scores (hits over things scored), with its Wilson interval."""
+  hits, counts = _hits_and_counts(scores, name)
+  return intervals.wilson(hits.sum(), int(counts.sum()))
+
+
 def summarize(scores: Sequence[Mapping[str, Any]], *, seed: int = 0) -> dict[str, intervals.Estimate]:
   """Every world metric of a set of per-video scores, with its 95% interval (`seed`: the bootstrap's)."""
   out = {}
   for metric in METRICS:
     if metric.kind == 'accuracy':
-      hits, counts = _hits_and_counts(scores, metric.name)
-      out[metric.name] = intervals.wilson(hits.sum(), int(counts.sum()))
+      out[metric.name] = accuracy(scores, metric.name)
     elif metric.kind == 'mean':
       out[metric.name] = intervals.bootstrap_mean([s.get(metric.name) for s in scores], seed=seed)
   out['adherence'] = _adherence_estimate(scores, [out[name] for name in ADHERENCE], seed)
