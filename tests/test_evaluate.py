@@ -164,3 +164,26 @@ def test_task_flag_errors():
   from vidgen.eval import prompting_report
   with pytest.raises(ValueError, match="--task 't2v': choose one of"):
     prompting_report.evaluate_task('unused', 't2v')
+
+
+def test_long_task_writes_coherence_over_time_with_both_reference_curves(tiny_dit_run, generator, tmp_path):
+  from vidgen.eval import coherence, long_report
+  results = long_report.evaluate_long(tiny_dit_run, seconds=4, num_videos=2, settings=Settings(steps=1),
+                                      batch_size=2, out_dir=str(tmp_path), verbose=False, generator=generator)
+  assert results['protocol']['num_frames'] == 33 and results['protocol']['seconds'] == 4
+  rows = results['rows']
+  assert list(rows) == list(long_report.ROWS)
+  for row in rows.values():
+    assert set(row['overall']) == set(coherence.METRICS) and len(row['by_window']['holds']) == 2
+  assert rows['real (ceiling)']['overall']['background']['value'] == 1.0  # (16×16: too small to read shapes)
+  for name in ('metrics.json', 'report.md', 'coherence.png', 'contact_sheet.png', '00.mp4'):
+    assert os.path.exists(tmp_path / name), name
+  assert open(tmp_path / 'report.md').read().startswith('# Long video: 4 s, 2 prompts')
+
+
+def test_long_task_cli_errors(tiny_dit_run):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  result = subprocess.run([sys.executable, '-m', 'vidgen.evaluate', '--workdir', tiny_dit_run, '--task', 'i2v',
+                           '--seconds', '4'], capture_output=True, text=True, env=env)
+  assert result.returncode != 0 and '--seconds goes with --task long' in result.stderr
+  assert 'Traceback' not in result.stderr

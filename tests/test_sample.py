@@ -133,6 +133,39 @@ def test_extension_windows_condition_on_the_video_so_far(generator, monkeypatch)
   np.testing.assert_array_equal(canvases[1].frames[:, :5], out[:, 8:13])  # the last 5 frames of window 1's video
 
 
+def test_long_video_windows_are_given_the_last_latents_of_the_window_before(generator, monkeypatch):
+  """A 33-frame video from 9-frame windows (3 latent frames): window k+1 starts from window k's own latents."""
+  calls = []
+  real_sample = generator._sample
+
+  def spy(prompts, s, shape, rng, progress, cond_mask=None, cond_latents=None, **kw):
+    x = real_sample(prompts, s, shape, rng, progress, cond_mask, cond_latents, **kw)
+    calls.append((cond_mask, cond_latents, np.asarray(x)))
+    return x
+  monkeypatch.setattr(generator, '_sample', spy)
+  s = Settings(steps=1, factorized=False)
+  z = np.asarray(generator.long_latents(PROMPTS, 9, s, overlap=1))
+  assert z.shape[1] == 9 and len(calls) == 1 + 3  # 3 + 2 + 2 + 2 latent frames
+  for (_, _, before), (mask, cond, _) in zip(calls, calls[1:]):
+    assert np.asarray(mask)[:, 0].all() and not np.asarray(mask)[:, 1:].any()
+    np.testing.assert_array_equal(np.asarray(cond)[:, 0], before[:, -1])
+  np.testing.assert_array_equal(z[:, :3], calls[0][2])
+  np.testing.assert_array_equal(z[:, 3:5], calls[1][2][:, 1:])
+  video = generator.long(PROMPTS, 33, s, overlap=2)
+  assert video.shape[:2] == (len(PROMPTS), 33) and video.dtype == np.uint8
+  with pytest.raises(ValueError, match='1 \\+ k·4 frames; got 34 \\(try 37\\)'):
+    generator.long(PROMPTS, 34, s)
+  with pytest.raises(ValueError, match='overlap must be at least 1 and smaller than the window'):
+    generator.long(PROMPTS, 33, s, overlap=3)
+
+
+def test_chunked_decode_of_a_long_video_equals_whole_decode(generator):
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(1, 12) + generator.vae.config.latent_shape(9, 16, 16)[1:]).astype(np.float32)
+  whole = np.asarray(generator._decode(generator.vae_params, z))
+  np.testing.assert_allclose(generator.decode(z), whole, atol=2e-5)
+
+
 def test_edit_strength_keeps_more_of_the_source_when_low(generator):
   clips, s = _world_clips(generator), Settings(steps=4, seed=0)
   diff = [np.abs(generator.edit(clips, PROMPTS, strength, s).astype(float) - clips).mean() for strength in (0.05, 1.0)]
@@ -185,7 +218,8 @@ def media(tmp_path_factory, generator):
     ('--connect', '{m}/clip.mp4', '{m}/clip.mp4'),
     ('--loop',),
     ('--edit', '{m}/clip.mp4', '--strength', '0.5'),
-], ids=['image', 'forward', 'backward', 'connect', 'loop', 'edit'])
+    ('--seconds', '4', '--overlap', '2'),
+], ids=['image', 'forward', 'backward', 'connect', 'loop', 'edit', 'long'])
 def test_each_cli_mode_writes_its_videos(tiny_dit_run, media, tmp_path, mode):
   args = [a.format(m=media) for a in mode]
   result = _run_cli(tiny_dit_run, '--prompt', 'a red circle moves to the right', '--steps', '1', '--out',
@@ -193,7 +227,7 @@ def test_each_cli_mode_writes_its_videos(tiny_dit_run, media, tmp_path, mode):
   assert result.returncode == 0, result.stderr[-2000:]
   settings = json.load(open(tmp_path / 'settings.json'))
   expected_frames = {'--image': 9, '--video': 9 + (8 if '1' in args else 4), '--connect': 9, '--loop': 13,
-                     '--edit': 9}[args[0]]
+                     '--edit': 9, '--seconds': 33}[args[0]]
   assert settings['frames_written'] == expected_frames and settings['task'] != 't2v'
   for name in ('00.mp4', '00.gif', 'contact_sheet.png'):
     assert os.path.exists(tmp_path / name)
@@ -211,6 +245,8 @@ def test_each_cli_mode_writes_its_videos(tiny_dit_run, media, tmp_path, mode):
     (('--video', '{m}/clip.mp4', '--extend', 'forward', '--seconds', '0.3'),
      'cannot make .whole frames.: try 0.25 or 0.375'),
     (('--loop', '--seconds', '0.6'), r'clips of 1 \+ k·4 frames.: try 0.5 or 1'),
+    (('--seconds', '-1'), '--seconds must be > 0'),
+    (('--seconds', '60', '--overlap', '3'), r'--overlap must be at least 1 and below the window.s 3 latent frames'),
     (('--video', '{m}/short.mp4', '--extend', 'backward', '--seconds', '1'), 'give at least 4 frames'),
     (('--image', '{m}/missing.png'), 'does not exist'),
     (('--video', '{m}/broken.mp4', '--extend', 'forward', '--seconds', '1'), 'Cannot decode video'),
@@ -220,7 +256,8 @@ def test_each_cli_mode_writes_its_videos(tiny_dit_run, media, tmp_path, mode):
     (('--cfg_scale', '-1'), '--cfg_scale must be >= 1'),
     (('--prompts_file', '{m}/prompts.txt'), 'is not UTF-8 text'),
 ], ids=['image+video', 'loop+connect', 'strength>1', 'strength0', 'seconds-extend', 'seconds-clip', 'too-short',
-        'missing', 'broken', 'no-extend', 'strength-alone', 'steps0', 'cfg-1', 'non-utf8'])
+        'missing', 'broken', 'no-extend', 'strength-alone', 'steps0', 'cfg-1', 'non-utf8', 'seconds<0',
+        'overlap>=window'])
 def test_cli_bad_input_is_a_clear_error(tiny_dit_run, media, args, message):
   result = _run_cli(tiny_dit_run, '--prompt', 'a red circle', *[a.format(m=media) for a in args])
   assert result.returncode != 0

@@ -35,7 +35,7 @@ from absl import app, flags, logging
 
 from vidgen import host_memory, paths, runs, sample
 from vidgen.data import video_io
-from vidgen.eval import frechet, prompting_report, run_report, train_features, world_metrics
+from vidgen.eval import frechet, long_report, prompting_report, run_report, train_features, world_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.eval.features import as_float_video
 from vidgen.generation import Settings, VideoGenerator
@@ -225,6 +225,20 @@ def main(argv):
     raise app.UsageError('--workdir (a trained DiT run) is required, or --compare DIR1 DIR2 ...')
   settings = Settings(steps=FLAGS.steps, cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed,
                       factorized=FLAGS.factorized)
+  if FLAGS.task == 'long' or FLAGS.seconds is not None:
+    if FLAGS.task not in (None, 'long'):
+      raise app.UsageError(f'--seconds goes with --task long (a long video per prompt), not --task {FLAGS.task}.')
+    if FLAGS.seconds is not None and not FLAGS.seconds > 0:
+      raise app.UsageError(f'--seconds must be > 0; got {FLAGS.seconds:g}.')
+    try:
+      results = long_report.evaluate_long(FLAGS.workdir, seconds=FLAGS.seconds or 60.0, split=FLAGS.split,
+                                          num_videos=FLAGS.num_videos if FLAGS['num_videos'].present else 16,
+                                          first_video=FLAGS.first_video, overlap=FLAGS.overlap, settings=settings, batch_size=FLAGS.batch_size,
+                                          out_dir=FLAGS.out)
+    except ValueError as e:
+      raise app.UsageError(str(e)) from None
+    print('\n' + long_report.long_report(results))
+    return
   if FLAGS.task and FLAGS.task != 't2v':
     strengths = tuple(float(v) for v in FLAGS.strengths) if FLAGS.strengths else prompting_report.EDIT_STRENGTHS
     if any(not 0 < v <= 1 for v in strengths):
@@ -260,8 +274,11 @@ if __name__ == '__main__':
   flags.DEFINE_string('features_dir', None, 'World feature net for FVD; default WORKDIR/../world_features '
                       '(trained there on first use).')
   flags.DEFINE_string('out', None, 'Output folder; default WORKDIR/evaluation/SPLIT (runs/comparison for --compare).')
-  flags.DEFINE_enum('task', None, list(prompting_report.TASKS), 'Score one task: t2v (the default report) or a '
-                    'video-prompting task (i2v, extend_forward, extend_backward, connect, loop, edit).')
+  flags.DEFINE_enum('task', None, list(prompting_report.TASKS) + ['long'], 'Score one task: t2v (the default '
+                    'report), a video-prompting task (i2v, extend_forward, extend_backward, connect, loop, edit) or '
+                    'long (--seconds of video per prompt, coherence window by window).')
+  flags.DEFINE_float('seconds', None, 'long: seconds of video per prompt (default 60).')
+  flags.DEFINE_integer('overlap', 1, 'long: latent frames each window is given from the one before.')
   flags.DEFINE_list('strengths', None, 'edit: the SDEdit strengths swept (default 0.2,0.4,0.6,0.8,1.0).')
   flags.DEFINE_bool('compare', False, 'Compare evaluated runs: python -m vidgen.evaluate --compare DIR1 DIR2 ...')
   app.run(main)

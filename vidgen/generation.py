@@ -6,6 +6,7 @@ One model, one method per task, each returning uint8 videos [B, T, H, W, 3]:
 
   generate(prompts)                  text → video
   animate(images, prompts)           image → video (the image is frame 0)
+  long(prompts, num_frames)          text → video of any length (a minute), in latent windows
   extend(videos, prompts, n, 'forward' | 'backward')   n new frames after / before, in windows
   connect(a, b, prompts)             from where A ends to where B starts
   loop(prompts)                      a clip whose last frame flows into its first
@@ -55,7 +56,7 @@ class Settings:
   factorized: bool | None = None
 
 
-TASKS = ('t2v', 'i2v', 'extend_forward', 'extend_backward', 'connect', 'loop', 'edit')
+TASKS = ('t2v', 'long', 'i2v', 'extend_forward', 'extend_backward', 'connect', 'loop', 'edit')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,8 @@ class Task:
   videos_b: np.ndarray | None = None
   new_frames: int = 0  # extend_*: frames generated after / before the clip
   strength: float = 1.0  # edit: SDEdit's noise level
+  num_frames: int = 0  # long: frames of the video (1 + k·ft)
+  overlap: int = 1  # long: latent frames each window shares with the one before
   needs = {'i2v': ('images',), 'extend_forward': ('videos',), 'extend_backward': ('videos',),
            'connect': ('videos', 'videos_b'), 'edit': ('videos',)}
 
@@ -83,6 +86,8 @@ class Task:
         raise ValueError(f'Task {self.name!r} needs {field}.')
     if self.name.startswith('extend') and self.new_frames < 1:
       raise ValueError(f'Task {self.name!r} needs new_frames >= 1; got {self.new_frames}.')
+    if self.name == 'long' and self.num_frames < 1:
+      raise ValueError(f'Task long needs num_frames >= 1; got {self.num_frames}.')
     if self.name == 'edit' and not 0.0 < self.strength <= 1.0:
       raise ValueError(f'strength must be in (0, 1] (0.6: keep the layout, take the new prompt); got {self.strength}.')
 
@@ -235,6 +240,53 @@ class VideoGenerator:
     t0 = videos.shape[1]
     return out[:, :t0 + new_frames] if direction == 'forward' else out[:, out.shape[1] - t0 - new_frames:]
 
+  def long(self, prompts: Sequence[str], num_frames: int, settings: Settings = Settings(),
+           progress: Callable[[int, int], Any] | None = None, overlap: int = 1) -> np.ndarray:
+    """Text → video of any length: uint8 [B, num_frames, H, W, 3], in windows of latent frames.
+
+    The first window is text → video; each after it gives its first `overlap` latent frames
+    clean, the last `overlap` latent frames the window before it made (exactly those latents,
+    never decoded and re-encoded), and generates the rest. The whole latent video is decoded
+    once by the chunked causal decoder, so decode memory does not grow with the length.
+    num_frames must be 1 + k·ft (vidgen.eval.coherence.seconds_to_frames rounds up to one).
+    """
+    s = self.resolve(dataclasses.replace(settings, num_frames=None))  # windows are the run's clips
+    ft = self.vae.config.compression[0]
+    if num_frames < 1 or (num_frames - 1) % ft:
+      raise ValueError(f'A long video needs 1 + k·{ft} frames; got {num_frames} (try {1 + ft * -(-(num_frames - 1) // ft)}).')
+    total = self.vae.config.latent_shape(num_frames, s.height, s.width)[0]
+    window = self.vae.config.latent_shape(s.num_frames, s.height, s.width)[0]
+    if not 1 <= overlap < window:
+      raise ValueError(f'overlap must be at least 1 and smaller than the window ({window} latent frames of the '
+                       f'run\'s {s.num_frames}-frame clips); got {overlap}.')
+    z = self.long_latents(prompts, total, s, progress, overlap)
+    return video_io.to_uint8(self.decode(self.denormalize(z)))
+
+  def long_latents(self, prompts: Sequence[str], total: int, settings: Settings,
+                   progress: Callable[[int, int], Any] | None = None, overlap: int = 1) -> jax.Array:
+    """The normalised latents [B, total, h, w, C] of `long`, window by window."""
+    prompts = self._check_prompts(prompts)
+    s = self.resolve(dataclasses.replace(settings, num_frames=None))
+    shape = (len(prompts),) + self.vae.config.latent_shape(s.num_frames, s.height, s.width)
+    window = shape[1]
+    key = jax.random.key(s.seed)
+    x = self._sample(prompts, s, shape, key, progress)
+    if self.num_passes(s) == 2:  # factorized: keep the opening latent frame, the motion from it
+      first = jnp.zeros(shape[:2], bool).at[:, 0].set(True)
+      x = self._sample(prompts, s, shape, jax.random.fold_in(key, 1), progress, first, x)
+    parts = [x]
+    given = jnp.zeros(shape[:2], bool).at[:, :overlap].set(True)
+    for k in range(self.num_long_windows(total, window, overlap) - 1):
+      cond = jnp.zeros(shape, x.dtype).at[:, :overlap].set(x[:, window - overlap:])
+      x = self._sample(prompts, s, shape, jax.random.fold_in(key, 2 + k), progress, given, cond)
+      parts.append(x[:, overlap:])
+    return jnp.concatenate(parts, axis=1)[:, :total]
+
+  @staticmethod
+  def num_long_windows(total: int, window: int, overlap: int) -> int:
+    """Windows `long` samples for `total` latent frames (the first makes `window`, each next window − overlap)."""
+    return 1 + max(0, -(-(total - window) // (window - overlap)))
+
   def extension_context(self, clip_frames: int, direction: str, settings: Settings,
                         context_latents: int | None = None) -> int:
     """Frames of the clip that condition each extension window (prompting.context_frames)."""
@@ -318,6 +370,8 @@ class VideoGenerator:
     task = task.media_for(0, len(prompts), len(prompts))
     if task.name == 't2v':
       return self.generate(prompts, settings, progress)
+    if task.name == 'long':
+      return self.long(prompts, task.num_frames, settings, progress, task.overlap)
     if task.name == 'i2v':
       return self.animate(task.images, prompts, settings, progress)
     if task.name.startswith('extend'):
@@ -332,6 +386,11 @@ class VideoGenerator:
     """Sampler passes `run(task, ...)` makes per batch (for progress bars: × steps)."""
     if task.name == 't2v':
       return self.num_passes(settings)
+    if task.name == 'long':
+      s = self.resolve(dataclasses.replace(settings, num_frames=None))
+      window = self.vae.config.latent_shape(s.num_frames, s.height, s.width)[0]
+      total = self.vae.config.latent_shape(task.num_frames, s.height, s.width)[0]
+      return self.num_passes(s) + self.num_long_windows(total, window, task.overlap) - 1
     if task.name.startswith('extend'):
       return self.num_windows(task.new_frames, task.name.split('_')[1], task.videos.shape[1], settings)
     if task.name == 'loop':

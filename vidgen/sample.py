@@ -8,6 +8,8 @@
       --video clip.mp4 --extend forward|backward --seconds 1    extend a clip (in windows)
       --connect a.mp4 b.mp4 [--seconds 2]              from where A ends to where B starts
       --loop [--seconds 2]                             a clip whose end flows into its start
+      --seconds 60 [--overlap 1]                       a minute: windows of the run's clips, each given
+                                                       the last latent frames of the one before
       --edit clip.mp4 --strength 0.6                   SDEdit under the new prompt
 
 Images and clips of another size are resized to cover the run's size and centre-cropped (a
@@ -86,6 +88,7 @@ def sample_to_files(generator: VideoGenerator, prompts: Sequence[str], settings:
             'given_frames': 'the inputs\' own pixels (fitted to the run\'s size); the rest decoded by the VAE',
             **({'new_frames': task.new_frames} if task.name.startswith('extend') else {}),
             **({'strength': task.strength} if task.name == 'edit' else {}),
+            **({'overlap': task.overlap} if task.name == 'long' else {}),
             'inputs': inputs or {}, 'files': [os.path.basename(p) for p in files]}
   with paths.open_file(os.path.join(out_dir, 'settings.json'), 'w') as f:
     json.dump(record, f, indent=2)
@@ -124,7 +127,19 @@ def task_from_flags(generator: VideoGenerator, settings: Settings) -> tuple[Task
   s = generator.resolve(settings)
   fps, ft = generator.config.data.fps, generator.vae.config.compression[0]
   if FLAGS.seconds is not None and not FLAGS.video and not FLAGS.edit:
-    s = generator.resolve(dataclasses.replace(s, num_frames=frames_for_seconds(FLAGS.seconds, fps, ft, new=False)))
+    frames = frames_for_seconds(FLAGS.seconds, fps, ft, new=False)
+    if frames > s.num_frames and not (FLAGS.image or FLAGS.connect or FLAGS.loop):
+      # Longer than the run's clips: windows of them, each given the last latent frames of the one before.
+      window = generator.vae.config.latent_shape(s.num_frames, s.height, s.width)[0]
+      if not 1 <= FLAGS.overlap < window:
+        raise app.UsageError(f'--overlap must be at least 1 and below the window\'s {window} latent frames; got '
+                             f'{FLAGS.overlap}.')
+      total = generator.vae.config.latent_shape(frames, s.height, s.width)[0]
+      print(f'{FLAGS.seconds:g} s is {frames} frames: {generator.num_long_windows(total, window, FLAGS.overlap)} '
+            f'windows of {s.num_frames} frames, each after the first given {FLAGS.overlap} latent frame(s) of the '
+            'one before.', flush=True)
+      return Task('long', num_frames=frames, overlap=FLAGS.overlap), s, {'overlap': FLAGS.overlap}
+    s = generator.resolve(dataclasses.replace(s, num_frames=frames))
   fit = lambda path: prompting.load_clip(path, s.height, s.width, fps)
   if FLAGS.image:
     return Task('i2v', images=prompting.load_image(FLAGS.image, s.height, s.width)[None]), s, {'image': FLAGS.image}
@@ -205,6 +220,8 @@ if __name__ == '__main__':
   flags.DEFINE_enum('extend', None, ['forward', 'backward'], 'Extend --video forward (after it) or backward.')
   flags.DEFINE_float('seconds', None, 'Length: new video for --extend; the clip for text → video, --image, '
                      '--connect and --loop (seconds·fps + 1 frames).')
+  flags.DEFINE_integer('overlap', 1, 'Text → video longer than the run\'s clips (--seconds 60): latent frames each '
+                       'window is given from the one before.')
   flags.DEFINE_multi_string('connect', None, 'Two clips, A then B: a clip from where A ends to where B starts.')
   flags.DEFINE_bool('loop', False, 'A clip whose last frame flows into its first.')
   flags.DEFINE_string('edit', None, 'A clip to edit under the prompt (SDEdit; with --strength).')

@@ -651,6 +651,32 @@ def render(spec: WorldSpec, split: str, seed: int, index: int) -> dict[str, Any]
   return scene_record(make_scene(spec, split, seed, index), index, spec.fps)
 
 
+def continue_scene(scene: Scene, spec: WorldSpec, num_frames: int) -> Scene:
+  """The same scene run for `num_frames`: each object keeps its start, velocity and walls.
+
+  Long videos for reference (vidgen/eval/coherence.py): the opening frames are the scene's
+  own, and the same physics (constant velocity, elastic bounces, gravity, the bar, the pan)
+  carries on for as long as asked. The captions stay the clip's: they say how the video
+  starts, which is what a model trained on the clips is prompted with.
+  """
+  if num_frames < 1:
+    raise ValueError(f'num_frames must be >= 1, got {num_frames}.')
+  g = gravity_accel(spec.height) if scene.gravity else 0.0
+  objects = []
+  for obj in scene.objects:
+    _, velocity, _, _, bounds = _motion_params(spec, obj.shape, obj.size, obj.direction, obj.speed, scene.gravity)
+    centers, walls, floor = _trajectory(tuple(obj.centers[0]), velocity, bounds, g, num_frames)
+    objects.append(dataclasses.replace(obj, centers=centers, wall_bounces=walls, floor_bounces=floor))
+  return dataclasses.replace(scene, num_frames=num_frames, objects=objects)
+
+
+def render_long(spec: WorldSpec, split: str, seed: int, index: int, num_frames: int) -> dict[str, Any]:
+  """Record `index` of `split` continued to `num_frames` (`continue_scene`): its first
+  `spec.num_frames` frames are `render(spec, split, seed, index)`'s, its caption that clip's."""
+  scene = make_scene(spec, split, seed, index)
+  return scene_record(continue_scene(scene, spec, num_frames), index, spec.fps)
+
+
 # ---- Grain source ---------------------------------------------------------------------------
 
 class WorldSource:
@@ -697,5 +723,5 @@ def make_source(data_config: ml_collections.ConfigDict, split: str, seed: int) -
 __all__ = [
     'COLORS', 'SHAPES', 'SIZES', 'DIRECTIONS', 'SPEEDS', 'BACKGROUNDS', 'OCCLUDER_COLOR',
     'HELDOUT_PAIRS', 'SPLITS', 'WorldSpec', 'Scene', 'WorldObject', 'make_scene', 'render_scene',
-    'scene_record', 'render', 'WorldSource', 'make_source', 'gravity_accel', 'object_extents',
+    'scene_record', 'render', 'continue_scene', 'render_long', 'WorldSource', 'make_source', 'gravity_accel', 'object_extents',
 ]

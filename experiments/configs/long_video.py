@@ -1,0 +1,24 @@
+"""Long video on the built-in world: a minute of video by windowed extension, with occluders.
+
+Run:   python -m vidgen.quickstart --config experiments/configs/long_video.py --workdir runs/long_video
+Smoke: python -m vidgen.quickstart --config experiments/configs/long_video.py:tiny --workdir /tmp/lv
+Then:  python -m vidgen.sample --workdir runs/long_video/dit --seconds 60 --prompt "..."
+       python -m vidgen.evaluate --workdir runs/long_video/dit --task long --seconds 60
+The video-prompting config (vidgen/diffusion/masking.py) with more forward extension, which
+is what each window after the first does, and a grey bar in 30% of scenes (VAE and DiT), so
+object permanence can be measured: objects pass behind it and must come out.
+"""
+
+import ml_collections
+
+from experiments.configs import video_prompting
+
+
+def get_config(arg=None) -> ml_collections.ConfigDict:
+  config = video_prompting.get_config(arg)
+  for c in (config.vae, config.dit):
+    c.data.world.occluder_prob = 0.3
+  config.dit.masking.update(image=0.45, forward=0.3, backward=0.05, connect=0.05, random=0.05)
+  if arg is None:
+    config.dit.data.tokenizer.max_length = 40  # occluder captions run to 31 words ("... passes behind the grey bar ... with a grey bar")
+  return config
