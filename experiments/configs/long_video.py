@@ -7,6 +7,10 @@ Then:  python -m vidgen.sample --workdir runs/long_video/dit --seconds 60 --prom
 The video-prompting config (vidgen/diffusion/masking.py) with more forward extension, which
 is what each window after the first does, and a grey bar in 30% of scenes (VAE and DiT), so
 object permanence can be measured: objects pass behind it and must come out.
+Measured: 42.1 min end to end on a 2-core AVX-512 CPU shared with other jobs (VAE 4.0, latents
+0.6, DiT 34.5 for 8,000 steps, evaluation 3.0); text → video direction 67%, shape 38% on 64
+eval prompts. Over 60 s (16 prompts, overlap 1) a window holds everything in 11% [3%, 19%] of
+windows, against 100% for real videos and 2% for independent windows (README "Long video").
 """
 
 import ml_collections
