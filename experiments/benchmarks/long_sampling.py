@@ -34,8 +34,8 @@ def measure(workdir: str, seconds: float, num_prompts: int, overlap: int) -> dic
   start = time.time()
   video = generator.long(prompts, frames, Settings(seed=0), overlap=overlap)
   elapsed = time.time() - start
-  window = generator.vae.config.latent_shape(generator.config.data.num_frames, 1, 1)[0]
-  total = generator.vae.config.latent_shape(frames, 1, 1)[0]
+  window = generator.vae.config.latent_shape(generator.config.data.num_frames, 4, 4)[0]
+  total = generator.vae.config.latent_shape(frames, 4, 4)[0]
   return {'seconds': seconds, 'frames': int(video.shape[1]), 'windows': generator.num_long_windows(total, window, overlap),
           'wall_s': round(elapsed, 1), 'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
