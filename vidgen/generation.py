@@ -197,13 +197,19 @@ class VideoGenerator:
       x = self._sample(prompts, s, shape, key, progress, cond_mask, cond_latents)
       video = video_io.to_uint8(self.decode(self.denormalize(x)))
       return np.where(canvas.given[:, :, None, None, None], canvas.frames, video)
+    x = self._text_to_video(prompts, s, shape, key, progress)
+    return video_io.to_uint8(self.decode(self.denormalize(x)))
+
+  def _text_to_video(self, prompts: list[str], s: Settings, shape: tuple[int, ...], key: jax.Array,
+                     progress: Callable[[int, int], Any] | None) -> jax.Array:
+    """Normalised latents `shape` from the text alone (two passes when `s.factorized`)."""
     x = self._sample(prompts, s, shape, key, progress)
     if self.num_passes(s) == 2:
       # Keep the first latent frame (the opening image) and sample the motion after it from
       # new noise, as image-to-video: see `Settings`.
       first = jnp.zeros(shape[:2], bool).at[:, 0].set(True)
       x = self._sample(prompts, s, shape, jax.random.fold_in(key, 1), progress, first, x)
-    return video_io.to_uint8(self.decode(self.denormalize(x)))
+    return x
 
   def animate(self, images: np.ndarray, prompts: Sequence[str], settings: Settings = Settings(),
               progress: Callable[[int, int], Any] | None = None) -> np.ndarray:
@@ -270,10 +276,7 @@ class VideoGenerator:
     shape = (len(prompts),) + self.vae.config.latent_shape(s.num_frames, s.height, s.width)
     window = shape[1]
     key = jax.random.key(s.seed)
-    x = self._sample(prompts, s, shape, key, progress)
-    if self.num_passes(s) == 2:  # factorized: keep the opening latent frame, the motion from it
-      first = jnp.zeros(shape[:2], bool).at[:, 0].set(True)
-      x = self._sample(prompts, s, shape, jax.random.fold_in(key, 1), progress, first, x)
+    x = self._text_to_video(prompts, s, shape, key, progress)
     parts = [x]
     given = jnp.zeros(shape[:2], bool).at[:, :overlap].set(True)
     for k in range(self.num_long_windows(total, window, overlap) - 1):

@@ -63,26 +63,22 @@ def window_bounds(num_frames: int, fps: float, seconds: float = WINDOW_SECONDS) 
           for i, (a, b) in enumerate(zip(starts, starts[1:] + [num_frames - 1]))]
 
 
-def _largest_step(obj: probe.ProbeObject) -> float | None:
-  """The largest move of the object's centre between consecutive clean frames, px."""
+def _clean_steps(obj: probe.ProbeObject) -> np.ndarray:
+  """How far the object's centre moves between each pair of consecutive clean frames, px."""
   both = obj.clean[1:] & obj.clean[:-1]
-  if not both.any():
-    return None
-  steps = np.hypot(*(obj.centers[1:] - obj.centers[:-1])[both].T)
-  return float(steps.max())
+  return np.hypot(*(obj.centers[1:] - obj.centers[:-1])[both].T)
 
 
-def _speed(obj: probe.ProbeObject, side: int) -> str | None:
-  """'still' | 'slow' | 'fast' from the median step between consecutive clean frames.
+def _speed(steps: np.ndarray, side: int) -> str | None:
+  """'still' | 'slow' | 'fast' from the median of an object's clean steps.
 
   Elastic bounces keep the speed, so the median step reads it even in a window full of
   bounces, where the probe's first straight run (what `ProbeObject.speed` reads) may be a
   frame or two long.
   """
-  both = obj.clean[1:] & obj.clean[:-1]
-  if both.sum() < 2:
+  if len(steps) < 2:
     return None
-  step = float(np.median(np.hypot(*(obj.centers[1:] - obj.centers[:-1])[both].T)))
+  step = float(np.median(steps))
   if step < probe.STILL_SPEED * side:
     return 'still'
   return 'fast' if step > probe.FAST_SPEED * side else 'slow'
@@ -100,21 +96,22 @@ def score_window(frames: np.ndarray, want: Mapping[str, Any]) -> dict[str, Any]:
     if found is None:
       motion.append(False)
       continue
-    speed_read = _speed(found, side)
+    clean_steps = _clean_steps(found)
+    speed_read = _speed(clean_steps, side)
     if speed_read is None:
       pass  # fewer than 3 clean frames (behind or against the bar): nothing to judge
     elif obj_want['direction'] == 'still':
       motion.append(speed_read == 'still')
     elif obj_want['speed'] is not None:
       motion.append(speed_read == obj_want['speed'])
-    step = _largest_step(found)
-    if step is not None:
+    if len(clean_steps):
+      step = float(clean_steps.max())
       speed = 0.0 if obj_want['direction'] == 'still' else world.SPEEDS[obj_want['speed'] or 'fast'] * side
       steps.append(step)
       teleport.append(step <= TELEPORT_SPEEDS * speed + TELEPORT_SLACK)
   identity.append(len(result.objects) == want['count'])
   bounces = world_metrics.wall_bounces(result)
-  out = {
+  return {
       'identity': float(all(identity)),
       'background': float(result.background == want['background']) if want['background'] else None,
       'motion': float(all(motion)) if motion else None,
@@ -123,7 +120,6 @@ def score_window(frames: np.ndarray, want: Mapping[str, Any]) -> dict[str, Any]:
       'permanence': None,
       'largest_step': max(steps) if steps else None,
   }
-  return out
 
 
 def score_long_video(video: np.ndarray, caption: str, fps: float,
@@ -182,9 +178,8 @@ def summarize(videos: Sequence[Sequence[Mapping[str, Any]]], fps: float, seconds
       judged = [v[k][metric] for v in videos if v[k][metric] is not None]
       by_window[metric].append(intervals.wilson(sum(judged), len(judged)))
   steps = [[v[k]['largest_step'] for v in videos if v[k]['largest_step'] is not None] for k in range(num_windows)]
-  window = seconds
   return {'overall': overall, 'by_window': by_window,
-          'time': [window * (k + 0.5) for k in range(num_windows)],
+          'time': [seconds * (k + 0.5) for k in range(num_windows)],
           'largest_step': [float(np.mean(s)) if s else None for s in steps],
           'num_videos': len(videos), 'window_seconds': seconds, 'fps': fps}
 

@@ -102,14 +102,10 @@ def evaluate_long(workdir: str, *, seconds: float = 60.0, num_videos: int = 16, 
   return results
 
 
-def _estimate(d: dict[str, Any]) -> intervals.Estimate:
-  return intervals.Estimate.from_dict(d)
-
-
 def long_report(results: dict[str, Any]) -> str:
   """report.md: the share of windows where each metric holds, per row, and where each curve breaks."""
   p = results['protocol']
-  columns = {name: {m: _estimate(e) for m, e in row['overall'].items()} for name, row in results['rows'].items()}
+  columns = {name: {m: intervals.Estimate.from_dict(e) for m, e in row['overall'].items()} for name, row in results['rows'].items()}
   table = report.estimate_table(columns, coherence.METRICS)
   lines = [f'# Long video: {p["seconds"]:g} s, {p["num_videos"]} prompts', '',
            'Share of 2-second windows where each holds (95% interval, resampling videos; n = windows judged):', '',
@@ -119,7 +115,7 @@ def long_report(results: dict[str, Any]) -> str:
     lines.append('Where the generated curve first falls below its target (per-window share of videos):')
     lines.append('')
     for m, target in results['targets'].items():
-      k = coherence.first_break([_estimate(e) for e in gen['by_window'][m]], target)
+      k = coherence.first_break([intervals.Estimate.from_dict(e) for e in gen['by_window'][m]], target)
       overall = gen['overall'][m]['value']
       status = 'no windows judged' if overall is None else (
           f'{overall:.3f} overall, target {target}: ' + ('never below' if k is None else
