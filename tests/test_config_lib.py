@@ -19,7 +19,7 @@ CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'experiments/configs/*.
 def test_every_config_loads_and_is_locked(path, arg):
   config = config_lib.load_config(path + (f':{arg}' if arg else ''))
   assert isinstance(config.seed, int)
-  experiments = [config[k] for k in ('vae', 'dit') if k in config and 'data' in config[k]] or [config]
+  experiments = [config.vae, config.dit] if config.model == 'quickstart' else [config]
   for experiment in experiments:  # the quickstart holds a VAE and a DiT experiment
     assert experiment.data.batch_size > 0
   with pytest.raises(AttributeError):

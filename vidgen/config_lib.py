@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
-import json
 import os
 import sys
 from typing import Any, Sequence
@@ -18,11 +17,12 @@ from typing import Any, Sequence
 import ml_collections
 from absl import flags, logging
 
+from vidgen import config_blocks, config_schema
+from vidgen.config_blocks import ConfigError
+
+save_config = config_blocks.save_config  # config_lib is the one module entrypoints and notebooks read configs through
+
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class ConfigError(ValueError):
-  """A config file, argument or override that cannot be used as given."""
 
 
 def load_config(spec: str, overrides: Sequence[str] | dict[str, Any] = ()) -> ml_collections.ConfigDict:
@@ -34,7 +34,8 @@ def load_config(spec: str, overrides: Sequence[str] | dict[str, Any] = ()) -> ml
       or a dict `{dotted.key: value}`.
 
   Returns:
-    The config, locked: assigning a key it does not have raises.
+    The config, complete and checked against its schema (vidgen/config_schema.py: every block's
+    fields, defaults filled in, values checked), and locked: assigning a key it does not have raises.
   """
   path, _, arg = spec.partition(':')
   if not path.endswith('.py'):
@@ -53,10 +54,14 @@ def load_config(spec: str, overrides: Sequence[str] | dict[str, Any] = ()) -> ml
   config = module.get_config(arg or None)
   if not isinstance(config, ml_collections.ConfigDict):
     raise ConfigError(f'{path}:get_config must return an ml_collections.ConfigDict, got {type(config).__name__}.')
+  config = config_schema.check(config)
   config.lock()
-  items = overrides.items() if isinstance(overrides, dict) else (split_override(o) for o in overrides)
+  items = list(overrides.items() if isinstance(overrides, dict) else (split_override(o) for o in overrides))
   for key, value in items:
     set_value(config, key, value)
+  if items:  # the overridden values are checked too
+    config = config_schema.check(config)
+    config.lock()
   return config
 
 
@@ -136,36 +141,13 @@ def _parse(raw: str, current: Any, key: str) -> Any:
   return value
 
 
-def save_config(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """Writes the config as JSON into the workdir, so a run says exactly what it ran."""
-  from etils import epath  # gs:// paths work wherever a path is taken.
-  path = epath.Path(workdir) / 'config.json'
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(config.to_json_best_effort(indent=2, sort_keys=True))
-  return os.fspath(path)
-
-
 def read_saved_config(workdir: str) -> ml_collections.ConfigDict:
-  """Reads the config a run saved into its workdir."""
-  from etils import epath
-  path = epath.Path(workdir) / 'config.json'
-  if not path.exists():
-    raise ConfigError(f'{path} does not exist: {workdir!r} is not a vidgen workdir (no run has started there).')
-  return migrate(ml_collections.ConfigDict(json.loads(path.read_text())))
-
-
-def migrate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """A saved config in today's schema: runs saved by older versions of vidgen still load.
-
-  * `first_frame_prob` (clips whose first latent frame is given) became `masking.image`; a DiT
-    run saved before either has `masking` with nothing given.
-  """
-  if config.get('model') == 'dit' and 'masking' not in config:
-    from vidgen.diffusion import masking  # pylint: disable=g-import-not-at-top (masking imports this module)
-    values = config.to_dict()
-    values['masking'] = masking.masking_config(image=values.pop('first_frame_prob', 0.0)).to_dict()
-    config = ml_collections.ConfigDict(values)
-  return config
+  """The config a run saved into its workdir, migrated to today's schema and checked."""
+  values = config_schema.migrate(config_blocks.read_config_json(workdir))
+  try:
+    return config_schema.check(values)
+  except ConfigError as e:
+    raise ConfigError(f'{workdir}/config.json does not fit the config schema: {e}') from None
 
 
 # ---- command-line integration -------------------------------------------------------------
@@ -206,21 +188,3 @@ def config_from_flags() -> ml_collections.ConfigDict:
 def overrides() -> list[str]:
   """The command line's --config.* overrides (for entrypoints whose --config has a default)."""
   return list(_OVERRIDES)
-
-
-def dataclass_from_config(cls: type, config: Any, name: str) -> Any:
-  """Builds the dataclass `cls` from a ConfigDict/dict holding any subset of its fields.
-
-  An unknown key is an error naming the config block (`name`) and the fields it takes; lists
-  become tuples where the field's default is a tuple (configs saved as JSON hold lists).
-  """
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  values = dict(config.items()) if hasattr(config, 'items') else dict(config)
-  fields = {f.name: f for f in dataclasses.fields(cls)}
-  unknown = sorted(set(values) - set(fields))
-  if unknown:
-    raise ConfigError(f'Unknown {name} config keys {unknown}; {cls.__name__} takes {sorted(fields)}.')
-  for key, value in values.items():
-    if isinstance(fields[key].default, tuple) and isinstance(value, list):
-      values[key] = tuple(value)
-  return cls(**values)

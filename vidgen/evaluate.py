@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 from absl import app, flags, logging
 
-from vidgen import host_memory, paths, runs, sample
+from vidgen import entrypoint, host_memory, paths, runs, sample
 from vidgen.data import video_io
 from vidgen.eval import frechet, long_report, prompting_report, run_report, train_features, world_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
@@ -58,14 +58,13 @@ LOSS_BUCKETS = 10  # noise-level buckets of the eval loss, whatever the run's co
 
 def checkpoint_step(workdir: str) -> int | None:
   """The step of the run's latest checkpoint (the weights evaluated)."""
-  path = os.path.join(workdir, 'checkpoints')
-  steps = [int(d) for d in os.listdir(path) if d.isdigit()] if os.path.isdir(path) else []
+  steps = [int(d) for d in paths.listdir(os.path.join(workdir, 'checkpoints')) if d.isdigit()]
   return max(steps) if steps else None
 
 
 def default_features_dir(workdir: str) -> str:
   """The feature net beside the run (runs/dit_a and runs/dit_b share runs/world_features)."""
-  return os.path.join(os.path.dirname(os.path.abspath(workdir)), 'world_features')
+  return os.path.join(paths.parent(workdir), 'world_features')
 
 
 def _batched(fn, items: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -119,8 +118,8 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, fir
       'caption_style': config.data.world.caption_style, 'seed': s.seed, 'sampler': s.sampler, 'steps': s.steps,
       'cfg_scale': s.cfg_scale, 'factorized': bool(s.factorized), 'num_frames': s.num_frames, 'height': s.height,
       'width': s.width,
-      'batch_size': batch_size, 'checkpoint_step': checkpoint_step(workdir), 'workdir': os.path.abspath(workdir),
-      'vae_workdir': os.path.abspath(config.vae_workdir), 'world_seed': config.seed,
+      'batch_size': batch_size, 'checkpoint_step': checkpoint_step(workdir), 'workdir': paths.absolute(workdir),
+      'vae_workdir': paths.absolute(config.vae_workdir), 'world_seed': config.seed,
       'intervals': '95%: Wilson score for accuracies; percentile bootstrap over videos (1000 resamples, seed 0) '
                    'for means and adherence (the mean of its attributes\' Wilson bounds where every video scores '
                    'alike); jackknife over videos for FVD',
@@ -164,7 +163,7 @@ def evaluate_run(workdir: str, *, split: str = 'eval', num_videos: int = 64, fir
 
   results = {
       'protocol': protocol,
-      'features': {'directory': os.path.abspath(extractor.directory), 'sha256': extractor.sha256,
+      'features': {'directory': paths.absolute(extractor.directory), 'sha256': extractor.sha256,
                    'description': extractor.description,
                    'fvd_reference': f'the {num_videos} real videos of the prompts; the real row compares '
                                     f'{num_videos} other real videos of the split (the floor at this size)'},
@@ -211,7 +210,7 @@ def compare_runs(run_paths: Sequence[str], out_dir: str, split: str = 'eval') ->
 
 
 def main(argv):
-  host_memory.keep_freed_memory()  # before JAX starts its threads
+  host_memory.keep_freed_memory(restart=True)  # restarts once with GLIBC_TUNABLES if JAX threads already allocated
   if not any(a.startswith(('--verbosity', '-v', '--v=')) for a in sys.argv):
     logging.set_verbosity(logging.WARNING)  # checkpoint libraries' INFO lines drown the progress
   if FLAGS.compare:
@@ -281,4 +280,4 @@ if __name__ == '__main__':
   flags.DEFINE_integer('overlap', 1, 'long: latent frames each window is given from the one before.')
   flags.DEFINE_list('strengths', None, 'edit: the SDEdit strengths swept (default 0.2,0.4,0.6,0.8,1.0).')
   flags.DEFINE_bool('compare', False, 'Compare evaluated runs: python -m vidgen.evaluate --compare DIR1 DIR2 ...')
-  app.run(main)
+  entrypoint.run(main)

@@ -145,7 +145,7 @@ class VideoGenerator:
         width=settings.width or data.width, steps=settings.steps or sample.steps,
         cfg_scale=sample.cfg_scale if settings.cfg_scale is None else settings.cfg_scale,
         sampler=settings.sampler or sample.sampler,
-        factorized=sample.get('factorized', False) if settings.factorized is None else settings.factorized)
+        factorized=sample.factorized if settings.factorized is None else settings.factorized)
     vae_lib.check_video_shape(s.num_frames, s.height, s.width, self.vae.config.compression)
     latent = self.vae.config.latent_shape(s.num_frames, s.height, s.width)
     try:

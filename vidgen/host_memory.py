@@ -10,9 +10,11 @@ arenas of their own, which can serve such a block only by mmap), no mmap, and no
 heap's top.
 
 The process then holds its peak host memory until it exits: the right trade for a training,
-sampling or evaluation run, so the entrypoints call `keep_freed_memory()` first, before JAX
-starts its threads, and importing vidgen never does. `VIDGEN_HOST_MALLOC=system` keeps glibc's
-defaults.
+sampling or evaluation run, so the entrypoints call `keep_freed_memory(restart=True)` first, and
+importing vidgen never does. By then importing JAX has started threads with arenas of their
+own; the entrypoint then restarts itself once with the same settings in GLIBC_TUNABLES, which
+glibc reads before any thread starts (a second or two, once). `VIDGEN_HOST_MALLOC=system` keeps
+glibc's defaults.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _SETTINGS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1))  # -1
 # read by glibc at start-up: GLIBC_TUNABLES=... jupyter notebook, or ... python script.py.
 GLIBC_TUNABLES = 'glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736'
 
+_RESTARTED = 'VIDGEN_HOST_MALLOC_RESTARTED'  # set in the restarted process, so it restarts once at most
 _applied = False
 
 
@@ -56,12 +59,23 @@ def _arena_count(libc: ctypes.CDLL) -> int:
   return b''.join(chunks).count(b'<heap nr=')
 
 
-def keep_freed_memory() -> bool:
+def _restart_with_tunables() -> None:
+  """Replaces this process with the same command line, GLIBC_TUNABLES holding the settings."""
+  tunables = ':'.join(filter(None, [os.environ.get('GLIBC_TUNABLES', ''), GLIBC_TUNABLES]))
+  env = dict(os.environ, GLIBC_TUNABLES=tunables, **{_RESTARTED: '1'})
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], env)
+
+
+def keep_freed_memory(*, restart: bool = False) -> bool:
   """Sets glibc's malloc to reuse freed host memory; True when set (now or by an earlier call).
 
-  Call it before the first JAX computation: a thread that has already allocated keeps its own
-  arena, so when any has, nothing is set (False, with a warning that names GLIBC_TUNABLES, the
-  way to set the same from the start). A no-op (False) off glibc, or when VIDGEN_HOST_MALLOC=system.
+  A thread that has already allocated keeps its own arena, so when any has, nothing can be set
+  from inside the process: with `restart` (entrypoints, from their main) the process restarts
+  itself with GLIBC_TUNABLES set, once; without it (a notebook) nothing is set (False, with a
+  warning that names GLIBC_TUNABLES, the way to set the same from the start). A no-op (False)
+  off glibc, or when VIDGEN_HOST_MALLOC=system.
   """
   global _applied
   choice = os.environ.get(ENV_VAR, 'reuse')
@@ -76,6 +90,8 @@ def keep_freed_memory() -> bool:
     return False
   arenas = _arena_count(libc)
   if arenas > 1:  # too late: threads that already allocated keep arenas that map large blocks afresh
+    if restart and _RESTARTED not in os.environ:
+      _restart_with_tunables()
     logging.warning('Host memory keeps glibc\'s defaults: other threads have already allocated (%d malloc '
                     'arenas), so their large blocks would still be mapped afresh. Call '
                     'host_memory.keep_freed_memory() before anything starts threads, or start the process '

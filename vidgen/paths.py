@@ -56,6 +56,22 @@ def local_for_reading(path: PathLike) -> Iterator[str]:
     yield local
 
 
+def absolute(path: PathLike) -> str:
+  """`os.path.abspath` for local paths; a remote path (gs://...) is absolute already."""
+  return os.fspath(path) if is_remote(path) else os.path.abspath(path)
+
+
+def parent(path: PathLike) -> str:
+  """The folder holding `path`, local or remote (gs://bucket/runs/a → gs://bucket/runs)."""
+  return os.fspath(epath.Path(absolute(path)).parent)
+
+
+def listdir(path: PathLike) -> list[str]:
+  """The names in folder `path` ([] when it does not exist), local or remote."""
+  p = epath.Path(path)
+  return sorted(c.name for c in p.iterdir()) if p.is_dir() else []
+
+
 def exists(path: PathLike) -> bool:
   return epath.Path(path).exists()
 

@@ -23,9 +23,9 @@ import time
 from typing import Any
 
 import ml_collections
-from absl import app, flags
+from absl import flags
 
-from vidgen import config_lib, evaluate, host_memory, paths
+from vidgen import config_lib, entrypoint, evaluate, host_memory, paths
 from vidgen.data import encode_latents
 from vidgen.eval import run_report
 from vidgen.generation import Settings
@@ -44,7 +44,7 @@ def cache_latents(config: ml_collections.ConfigDict, vae_dir: str, out: str, num
   summary_path = os.path.join(out, 'train.json')
   if paths.exists(summary_path):
     summary = json.load(paths.open_file(summary_path))
-    if summary['num_records'] == num_videos and summary.get('vae_workdir') == os.path.abspath(vae_dir):
+    if summary['num_records'] == num_videos and summary.get('vae_workdir') == paths.absolute(vae_dir):
       print(f'  found {num_videos} cached latents in {out}')
       return summary['pattern']
   return encode_latents.encode_latents(config, vae_dir, out, 'train', num_videos, records_per_shard=1000,
@@ -57,6 +57,7 @@ def dit_config(config: ml_collections.ConfigDict, vae_dir: str, pattern: str) ->
   dit.vae_workdir = vae_dir
   dit.data.source = 'array_record'
   dit.data.array_record.pattern = pattern
+  dit.data.array_record.eval_fraction = 0.0  # every cached clip trains: the DiT is evaluated on world eval videos
   dit.data.keep_in_memory = True  # 30 MB of latents, read for many epochs: decode each once
   return dit
 
@@ -104,11 +105,11 @@ def run_quickstart(config: ml_collections.ConfigDict, workdir: str) -> dict[str,
 
 def main(argv):
   del argv
-  host_memory.keep_freed_memory()  # before JAX starts its threads
+  host_memory.keep_freed_memory(restart=True)  # restarts once with GLIBC_TUNABLES if JAX threads already allocated
   config = config_lib.load_config(flags.FLAGS.config or DEFAULT_CONFIG, config_lib.overrides())
   run_quickstart(config, flags.FLAGS.workdir or 'runs/quickstart')
 
 
 if __name__ == '__main__':
   config_lib.define_flags()
-  app.run(main, flags_parser=config_lib.parse_flags_with_overrides)
+  entrypoint.run(main, flags_parser=config_lib.parse_flags_with_overrides)

@@ -81,8 +81,8 @@ def load_vae(workdir: str, expected: ml_collections.ConfigDict | None = None, *,
   not match the run's config, or when `expected` (a `vae` config block) differs from the run's.
   """
   config = config_lib.read_saved_config(workdir)
-  if 'vae' not in config:
-    raise CheckpointError(f'{workdir} is not a VAE run (its config.json has no vae block).')
+  if config.model != 'vae':
+    raise CheckpointError(f'{workdir} is not a VAE run (config.json has model={config.model!r}).')
   vae_config = vae_lib.VAEConfig.from_config(config.vae)
   if expected is not None:
     want = vae_lib.VAEConfig.from_config(expected)
@@ -107,7 +107,7 @@ def resolve_vae_workdir(vae_workdir: str, dit_workdir: str) -> str:
   """
   if paths.exists(os.path.join(vae_workdir, 'config.json')):
     return vae_workdir
-  dit_dir = os.path.abspath(dit_workdir)
+  dit_dir = paths.absolute(dit_workdir)
   if not os.path.isabs(vae_workdir) and '://' not in vae_workdir:
     parent = dit_dir
     while True:
@@ -142,8 +142,8 @@ def load_dit(workdir: str, *, mesh: jax.sharding.Mesh | None = None, rules: Logi
   The config's `vae_workdir` is resolved to where the VAE run is now (`resolve_vae_workdir`).
   """
   config = config_lib.read_saved_config(workdir)
-  if config.get('model') != 'dit':
-    raise CheckpointError(f'{workdir} is not a DiT run (config.json has model={config.get("model")!r}).')
+  if config.model != 'dit':
+    raise CheckpointError(f'{workdir} is not a DiT run (config.json has model={config.model!r}).')
   tokenizer_path = os.path.join(workdir, 'tokenizer.model')
   if not paths.exists(tokenizer_path):
     raise CheckpointError(f'{tokenizer_path} is missing: the run saved no tokenizer.')

@@ -31,7 +31,7 @@ import numpy as np
 import tqdm
 from absl import app, flags, logging
 
-from vidgen import host_memory, paths, prompting
+from vidgen import entrypoint, host_memory, paths, prompting
 from vidgen.data import video_io
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.generation import Settings, Task, VideoGenerator
@@ -170,7 +170,7 @@ def task_from_flags(generator: VideoGenerator, settings: Settings) -> tuple[Task
 
 
 def main(argv):
-  host_memory.keep_freed_memory()  # before JAX starts its threads
+  host_memory.keep_freed_memory(restart=True)  # restarts once with GLIBC_TUNABLES if JAX threads already allocated
   if not any(a.startswith(('--verbosity', '-v', '--v=')) for a in sys.argv):
     logging.set_verbosity(logging.WARNING)  # checkpoint libraries' INFO lines drown the progress
   if FLAGS.connect and len(FLAGS.connect) == 1 and len(argv) == 2:
@@ -228,4 +228,4 @@ if __name__ == '__main__':
   flags.DEFINE_float('strength', None, 'Edit strength in (0, 1]: noise level the clip is taken to (default 0.6).')
   flags.DEFINE_string('out', None, 'Output folder; default WORKDIR/samples.')
   flags.DEFINE_integer('batch_size', 8, 'Prompts sampled together.')
-  app.run(main)
+  entrypoint.run(main)

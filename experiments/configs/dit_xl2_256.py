@@ -5,7 +5,8 @@ latent frames). Latents 5×32×32×16 (VAE 4×8×8, 16 channels), patch 1×2×2:
 
 Compile ahead of time for a slice (no TPU needed; libtpu from requirements-tpu.txt):
   python -m vidgen.tools.compile --config experiments/configs/dit_xl2_256.py --topology v5p-128
-Train on the slice (every worker runs it; see experiments/tpu/README.md):
+Train on the slice (every worker runs it; see experiments/tpu/README.md), after the VAE
+(experiments/configs/vae_256.py) and its cached latents (vidgen.data.encode_latents):
   python -m vidgen.train --config experiments/configs/dit_xl2_256.py --workdir gs://BUCKET/runs/dit_xl2_256 \
       --distributed --config.vae_workdir=gs://BUCKET/runs/vae_256 \
       --config.data.array_record.pattern='gs://BUCKET/latents/train-*.array_record'
@@ -17,7 +18,7 @@ bound): implied MFU 26% / 37%.
 
 import ml_collections
 
-from experiments.configs import dit_world
+from experiments.configs import dit_world, vae_256
 
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
@@ -25,16 +26,14 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.name = 'dit_xl2_256'
   config.data.update(num_frames=17, height=256, width=256, batch_size=256, source='array_record')
   config.data.tokenizer.update(vocab_size=32000, max_length=120)
-  # The VAE's architecture (its trained weights are in vae_workdir): sets the latent shape.
-  config.vae = ml_collections.ConfigDict(dict(
-      compression=(4, 8, 8), latent_channels=16, patch=2, channels=(128, 256, 512), num_res_blocks=2,
-      attention=True, dtype='bfloat16'))
+  # The VAE's architecture (its trained weights are in vae_workdir, a vae_256 run): sets the latent shape.
+  config.vae = vae_256.vae_block()
   config.dit.update(size='XL', depth=0, width=0, heads=0, patch=(1, 2, 2), dtype='bfloat16', remat='dots',
                     scan_layers=True)  # 28 blocks compile once
   config.text.update(width=768, depth=6, heads=12, dtype='bfloat16')
   config.optim.update(lr=1e-4, warmup_steps=1000, weight_decay=0.0, ema_decay=0.9999)
   config.train.update(num_steps=400_000, log_every=100, eval_every=5000, checkpoint_every=2000)
-  config.eval.num_videos = 0  # the world probe needs world prompts; real data has eval losses only
+  config.eval.update(evaluators=('loss', 'samples'), num_videos=8)  # real data: no probe; a contact sheet of 8 prompts
   config.parallel.ici.update(data=1, fsdp=-1)
   config.parallel.rules = 'fsdp'
   if arg == 'tiny':  # same structure, 2 layers: for the compile test

@@ -28,6 +28,7 @@ from experiments.configs import dit_world, vae_world, world_features
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.model = 'quickstart'  # three runs: vae, dit, features (vidgen/config_schema.py: QuickstartRun)
   config.seed = 0
   vae = vae_world.get_config('tiny' if arg == 'tiny' else None)
   dit = dit_world.get_config('tiny' if arg == 'tiny' else None)

@@ -18,20 +18,21 @@ channels reach 42 dB in 600 steps): experiments/ablations/README.md.
 import ml_collections
 
 from experiments.configs import common
-from vidgen.parallel import mesh
-from vidgen.train import optimizer
+from vidgen.models.vae import VAEConfig
+from vidgen.parallel.mesh import ParallelConfig
+from vidgen.train.optimizer import OptimConfig
+from vidgen.train.trainer_blocks import VAEEvalConfig, VAELossConfig
 
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.seed = 0
   config.model = 'vae'
-  config.data = common.data_config()
-  config.data.batch_size = 16
-  config.data.num_frames = 9
+  config.seed = 0
+  config.data = common.data_config(batch_size=16, num_frames=9)
   # Occluders and pans add textures and hard edges the decoder must learn too.
   config.data.world.update(gravity_prob=0.2, occluder_prob=0.2, pan_prob=0.2)
-  config.vae = ml_collections.ConfigDict(dict(
+  config.vae = common.block(
+      VAEConfig,
       compression=(4, 4, 4),   # (ft, fh, fw)
       latent_channels=6,
       patch=4,                 # the whole 4×4×4 compression is a pixel-unshuffle: 192 values per token,
@@ -43,23 +44,13 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
       head_width=512,          # a per-position MLP beside the decoder's linear output (zero at init): +0.3 dB
       stem_width=0,            # the same beside the encoder's linear input: no gain measured
       palette=4,               # each pixel a softmax mix of 4 colours predicted per patch: +1.1 dB video, +2.3 image
-      dtype='float32',
-  ))
-  config.loss = ml_collections.ConfigDict(dict(
-      l1=0.0, l2=1.0, kl=1e-6, # L2 alone, which PSNR measures: +0.6 dB over L1 + L2 (650 steps)
-      gan_weight=0.0,          # > 0 turns on the 3D patch-GAN loss (adaptive weight)
-      foreground_weight=0.0,   # > 0: pixels off the frame's background colour weigh 1 + this in the loss
-      gan_start=2000,          # step the GAN loss switches on
-      disc_lr=2e-4,
-      disc_channels=(32, 64),
-  ))
-  config.optim = optimizer.optim_config(lr=2e-3, warmup_steps=100)
+  )
+  # L2 alone, which PSNR measures: +0.6 dB over L1 + L2 (650 steps); gan_weight > 0 adds the 3D patch-GAN.
+  config.loss = common.block(VAELossConfig, l1=0.0, l2=1.0, kl=1e-6)
+  config.optim = common.block(OptimConfig, lr=2e-3, warmup_steps=100)
   config.train = common.train_config(num_steps=1300, log_every=50, eval_every=650, checkpoint_every=200)
-  config.parallel = mesh.parallel_config()  # data parallel over every device; see vidgen/parallel
-  config.eval = ml_collections.ConfigDict(dict(
-      num_videos=64, batch_size=16,
-      num_frames=17,  # frames of the eval videos; 0: data.num_frames
-  ))
+  config.parallel = common.block(ParallelConfig)  # data parallel over every device; see vidgen/parallel
+  config.eval = common.block(VAEEvalConfig, num_videos=64, batch_size=16, num_frames=17)  # num_frames 0: data.num_frames
   if arg == 'tiny':
     config.data.update(num_frames=5, height=16, width=16, batch_size=2)
     config.vae.update(channels=(16,), latent_channels=4, num_res_blocks=1, head_width=32)

@@ -12,6 +12,7 @@ from experiments.configs import common
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.model = 'data'  # an input pipeline alone (vidgen.data.export, the pipeline benchmark)
   config.seed = 0
   config.data = common.data_config()
   if arg == 'physics':

@@ -13,19 +13,20 @@ accuracy (256 eval-split videos) 0.94 averaged over heads: background 1.00, colo
 import ml_collections
 
 from experiments.configs import common
-from vidgen.train import optimizer
+from vidgen.eval.features import FeatureEvalConfig, FeatureNetConfig, FeatureTrainConfig
+from vidgen.train.optimizer import OptimConfig
 
 
 def get_config(arg=None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.model = 'features'
   config.seed = 0
-  config.data = common.data_config()
+  config.data = common.data_config(batch_size=32)
   config.data.world.update(gravity_prob=0.2, occluder_prob=0.2, pan_prob=0.2)
-  config.data.batch_size = 32
-  config.net = ml_collections.ConfigDict(dict(widths=(64, 128)))
-  config.optim = optimizer.optim_config(lr=3e-3, warmup_steps=50, weight_decay=0.0)
-  config.train = ml_collections.ConfigDict(dict(num_steps=1500, log_every=250))
-  config.eval = ml_collections.ConfigDict(dict(num_videos=256))  # eval-split videos its accuracy is read on
+  config.net = common.block(FeatureNetConfig, widths=(64, 128))
+  config.optim = common.block(OptimConfig, lr=3e-3, warmup_steps=50, weight_decay=0.0)
+  config.train = common.block(FeatureTrainConfig, num_steps=1500, log_every=250)
+  config.eval = common.block(FeatureEvalConfig, num_videos=256)  # eval-split videos its accuracy is read on
   if arg == 'tiny':
     config.data.update(num_frames=5, height=16, width=16, batch_size=4)
     config.net.widths = (8, 16)

@@ -210,7 +210,8 @@ def test_make_source_dispatches(folder, tfds_dir):
   config = common.data_config()
   config.source = 'folder'
   config.folder.path = str(folder)
-  assert isinstance(sources.make_source(config, 'train', 0), sources.VideoFolderSource)
+  train = sources.make_source(config, 'train', 0)  # the side of the folder not held out
+  assert isinstance(train, sources.SubsetSource) and len(train) == 3
   config.source = 'tfds'
   config.tfds.update(name='vidgen_tiny_videos', data_dir=tfds_dir)
   test = sources.make_source(config, 'test', 0)
@@ -225,6 +226,56 @@ def test_make_source_dispatches(folder, tfds_dir):
   config.folder.path = ''
   with pytest.raises(ValueError, match='data.folder.path'):
     sources.make_source(config, 'train', 0)
+
+
+# ---- held-out splits of folders and shards --------------------------------------------------
+
+class Names:
+  """A source of n records named by their index."""
+
+  def __init__(self, n):
+    self.n = n
+
+  def __len__(self):
+    return self.n
+
+  def __getitem__(self, index):
+    return {'caption': f'video {index}', 'index': np.int64(index)}
+
+
+def test_a_hash_split_is_disjoint_complete_and_stable():
+  names = [f'clips/{i:04d}.mp4' for i in range(2000)]
+  train = sources.split_source(Names(2000), names, 'train', 0.1, 'folder')
+  held = sources.split_source(Names(2000), names, 'eval', 0.1, 'folder')
+  train_ids = {int(train[i]['caption'].split()[1]) for i in range(len(train))}
+  held_ids = {int(held[i]['caption'].split()[1]) for i in range(len(held))}
+  assert not train_ids & held_ids and len(train_ids | held_ids) == 2000
+  assert 160 <= len(held) <= 240  # about 10%
+  assert [held[i]['index'] for i in range(3)] == [0, 1, 2]  # renumbered: source[r['index']] is r
+  assert '10% held out by name hash (' in held.description
+  more = sources.split_source(Names(2100), names + [f'new/{i}.mp4' for i in range(100)], 'eval', 0.1, 'folder')
+  assert held_ids <= {int(more[i]['caption'].split()[1]) for i in range(len(more))}  # adding files moves none
+
+
+def test_folder_eval_split_reads_its_own_folder_or_the_held_out_files(folder, tmp_path_factory):
+  write_jsonl(folder / 'captions.jsonl', ROWS)
+  config = common.data_config(source='folder')
+  config.folder.path = str(folder)
+  config.folder.eval_fraction = 0.0
+  assert isinstance(sources.make_source(config, 'train', 0), sources.VideoFolderSource)  # nothing held out
+  with pytest.raises(ValueError, match='data.folder has no held-out split.*eval_path.*flatter'):
+    sources.make_source(config, 'eval', 0)
+  config.folder.eval_fraction = 0.02
+  with pytest.raises(ValueError, match=r'held-out side of folder data with 2% held out by name hash \(0 of 3\) is empty'):
+    sources.make_source(config, 'eval', 0)
+  other = tmp_path_factory.mktemp('eval_videos')
+  video_io.write_video(other / 'z.mp4', tiny_video(3, level=90), fps=8)
+  write_jsonl(other / 'captions.jsonl', [('z.mp4', 'a held-out video')])
+  config.folder.eval_path = str(other)
+  held = sources.make_source(config, 'eval', 0)
+  assert len(held) == 1 and held[0]['caption'] == 'a held-out video'
+  assert len(sources.make_source(config, 'train', 0)) == 3  # with a folder of its own, all of PATH trains
+  assert sources.describe_split(config, 'eval') == f'held-out folder data at {other}'
 
 
 # ---- in memory ----------------------------------------------------------------------------

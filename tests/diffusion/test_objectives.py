@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from vidgen import config_lib
+from vidgen import config_blocks, config_lib
 from vidgen.diffusion import objectives
 
 SHAPE = (3, 4, 2, 2, 2)
@@ -130,8 +130,8 @@ def test_make_objective():
     objectives.make_objective({'kind': 'flow', 'base_shift': 0.1, 'flow': {'base_shift': 0.5}})
 
 
-def test_objective_config_lists_every_field_for_the_command_line():
-  config = objectives.objective_config()
+def test_diffusion_block_lists_every_field_for_the_command_line():
+  config = config_blocks.to_config(objectives.DiffusionConfig())
   assert objectives.make_objective(config) == objectives.RectifiedFlow()
   config_lib.set_value(config, 'flow.base_shift', '1.4')  # as --config.diffusion.flow.base_shift=1.4 does
   config_lib.set_value(config, 'kind', 'ddpm')
@@ -140,7 +140,7 @@ def test_objective_config_lists_every_field_for_the_command_line():
   config.kind = 'flow'
   assert objectives.make_objective(config).base_shift == 1.4
   with pytest.raises(ValueError, match='unknown'):
-    objectives.objective_config('edm')
+    objectives.DiffusionConfig(kind='edm')
 
 
 def test_frame_correlated_noise_shares_variance_across_frames_only():

@@ -230,7 +230,7 @@ def test_sizes_and_config_errors():
   cfg = dit.DiTConfig.from_config(ml_collections.ConfigDict(
       {'size': 'S', 'patch': [1, 2, 2], 'conditioning': 'adaln', 'remat': 'dots'}))
   assert cfg.patch == (1, 2, 2) and cfg.conditioning == 'adaln'
-  with pytest.raises(ValueError, match='Unknown dit config keys'):
+  with pytest.raises(ValueError, match="Unknown config key dit.widht.*Did you mean 'width'"):
     dit.DiTConfig.from_config({'size': 'S', 'widht': 3})
 
 

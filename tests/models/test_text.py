@@ -90,7 +90,7 @@ def test_null_method_matches_dropping(encoder):
 def test_config_errors():
   with pytest.raises(ValueError, match='not divisible by heads'):
     text_lib.TextEncoderConfig(width=30, heads=4)
-  with pytest.raises(ValueError, match='Unknown text encoder config keys'):
+  with pytest.raises(ValueError, match='Unknown config key text.layers'):
     text_lib.TextEncoderConfig.from_config({'width': 32, 'layers': 2})
   assert text_lib.TextEncoderConfig.from_config({'width': 32, 'heads': 2}).width == 32
   model = text_lib.TextEncoder(CONFIG)

@@ -1,7 +1,6 @@
 """Mesh sizing, rule presets and the sharding checks: the errors say which numbers disagree."""
 
 import jax
-import ml_collections
 import pytest
 from jax.sharding import AbstractMesh, AxisType
 
@@ -32,10 +31,10 @@ def test_bad_mesh_sizes_are_clear_errors(sizes, devices, message):
 
 
 def test_make_mesh_on_the_local_device():
-  mesh = mesh_lib.make_mesh(mesh_lib.parallel_config())
+  mesh = mesh_lib.make_mesh(mesh_lib.ParallelConfig())
   assert dict(mesh.shape) == dict(data=jax.device_count(), fsdp=1, tensor=1, sequence=1)
   with pytest.raises(mesh_lib.MeshError, match='slices'):
-    mesh_lib.make_mesh(mesh_lib.parallel_config(dcn=ml_collections.ConfigDict(dict(data=2))))
+    mesh_lib.make_mesh(mesh_lib.ParallelConfig(dcn=dict(data=2)))
 
 
 def test_presets_and_extra_rules():

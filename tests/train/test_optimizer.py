@@ -14,7 +14,7 @@ def _params():
 
 
 def _one_update(lr_scales):
-  config = optimizer.optim_config(lr=1e-2, warmup_steps=0, lr_scales=lr_scales)
+  config = optimizer.OptimConfig(lr=1e-2, warmup_steps=0, lr_scales=lr_scales)
   opt = optimizer.make_optimizer(config, total_steps=10)
   params = _params()
   grads = jax.tree.map(lambda p: 0.5 * p, params)
@@ -34,7 +34,7 @@ def test_lr_scales_multiply_the_updates_of_a_module():
 
 
 def test_no_scales_keeps_the_optimizer_state_layout_of_earlier_runs():
-  config = optimizer.optim_config()
+  config = optimizer.OptimConfig()
   state = optimizer.make_optimizer(config, 10).init(_params())
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
   reference = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lambda step: 1e-3, mask=decay_mask)).init(_params())
@@ -49,7 +49,7 @@ def test_bad_lr_scales_are_clear_errors():
 
 
 def test_weight_decay_skips_vectors_and_learned_rope_frequencies():
-  config = optimizer.optim_config(lr=1e-2, warmup_steps=0, weight_decay=0.5)
+  config = optimizer.OptimConfig(lr=1e-2, warmup_steps=0, weight_decay=0.5)
   opt = optimizer.make_optimizer(config, total_steps=10)
   params = {'denoiser': {'w': jnp.ones((3, 2)), 'b': jnp.ones((2,)), 'rope_freqs': jnp.ones((2, 4, 3))}}
   zero_grads = jax.tree.map(jnp.zeros_like, params)

@@ -9,6 +9,9 @@ latent Gaussian: 'latent_mean' and 'latent_logvar', float32 [T', H', W', C] (T' 
 Clips are cut exactly as the pipeline cuts them for training (`config.data`, with clips taken
 from the start of each video). Train on them with
   --config.data.source=array_record --config.data.array_record.pattern="OUT/train-*.array_record"
+and evaluate on a split of their own (`--split eval`) with
+  --config.data.array_record.eval_pattern="OUT/eval-*.array_record"
+(without one, data.array_record.eval_fraction of the training records are held out).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from vidgen import config_lib, host_memory, runs
+from vidgen import config_lib, entrypoint, host_memory, paths, runs
 from vidgen.data import pipeline, sources
 from vidgen.data.export import ShardWriter
 from vidgen.models import vae as vae_lib
@@ -57,13 +60,13 @@ def encode_latents(config: ml_collections.ConfigDict, vae_workdir: str, out: str
       for clip, m, lv in zip(clips, mean, logvar):
         writer.write({'latent_mean': m, 'latent_logvar': lv, 'caption': clip['caption'],
                       'index': clip['index'], 'fps': np.float32(data.fps)})
-    return writer.finish(vae_workdir=os.path.abspath(vae_workdir),
+    return writer.finish(vae_workdir=paths.absolute(vae_workdir),
                          vae=json.loads(vae_run_config.vae.to_json_best_effort()),
                          data_config=json.loads(data.to_json_best_effort()))
 
 
 def main(argv: list[str]) -> None:
-  host_memory.keep_freed_memory()  # before JAX starts its threads
+  host_memory.keep_freed_memory(restart=True)  # restarts once with GLIBC_TUNABLES if JAX threads already allocated
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not FLAGS.out or not FLAGS.vae_workdir:
@@ -81,4 +84,4 @@ if __name__ == '__main__':
   flags.DEFINE_integer('num_records', None, 'Records to encode from index 0 (default: all).')
   flags.DEFINE_integer('records_per_shard', 1000, 'Records per shard file.')
   flags.DEFINE_integer('batch_size', 8, 'Videos encoded per VAE call.')
-  app.run(main, flags_parser=config_lib.parse_flags_with_overrides)
+  entrypoint.run(main, flags_parser=config_lib.parse_flags_with_overrides)

@@ -6,6 +6,9 @@
 writes DIR/{split}-00000-of-000NN.array_record ... and DIR/{split}.json (count, shards, keys,
 the data config). Train on them with
   --config.data.source=array_record --config.data.array_record.pattern="DIR/train-*.array_record"
+and evaluate on a split of their own (`--split eval`) with
+  --config.data.array_record.eval_pattern="DIR/eval-*.array_record"
+(without one, data.array_record.eval_fraction of the training records are held out).
 
 Records are the source's records exactly (every key, dtype and shape), one `.npz` blob each
 (see `sources.encode_record`); a folder's unreadable videos are left out.
@@ -26,7 +29,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 
-from vidgen import config_lib
+from vidgen import config_lib, entrypoint
 from vidgen.data import sources
 
 FLAGS = flags.FLAGS
@@ -52,7 +55,7 @@ def export(config: ml_collections.ConfigDict, out: str, split: str | None = None
     The summary also written to `out/{split}.json`.
   """
   split = split or config.data.split
-  source = sources.make_source(config.data, split, config.get('seed', 0))
+  source = sources.make_source(config.data, split, config.seed)
   total = len(source)
   num_records = total if num_records is None else num_records
   if not 1 <= num_records <= total:
@@ -183,4 +186,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == '__main__':
   _define_flags()  # here, not at import, so tests and notebooks can import export() freely
-  app.run(main, flags_parser=config_lib.parse_flags_with_overrides)
+  entrypoint.run(main, flags_parser=config_lib.parse_flags_with_overrides)

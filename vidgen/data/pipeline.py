@@ -26,6 +26,9 @@ import numpy as np
 from PIL import Image
 
 from vidgen.data import sources
+from vidgen.data.sources import ArrayRecordConfig, FolderConfig, TfdsConfig
+from vidgen.data.tokenizer import TokenizerConfig
+from vidgen.data.world import WorldConfig
 
 if TYPE_CHECKING:
   from vidgen.data.tokenizer import Tokenizer
@@ -43,6 +46,46 @@ LATENT_LOGVAR = 'latent_logvar'  # float32 [T', H', W', C]
 _CLIP_STARTS = ('random', 'start', 'center')
 _SHORT_CLIP_POLICIES = ('error', 'loop', 'pad')
 _CROPS = ('center', 'random')
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """The `data` block: where videos come from and how they are cut, scaled, tokenized and batched."""
+  source: str = 'world'     # 'world' | 'folder' | 'array_record' | 'tfds'
+  split: str = 'train'      # world: 'train' | 'eval' | 'heldout'; tfds: any split name
+  eval_split: str = 'eval'
+  # The clip every source is cut to (the world renders at exactly this size).
+  num_frames: int = 17
+  height: int = 32
+  width: int = 32
+  fps: float = 8.0
+  clip_start: str = 'random'  # 'random' | 'start' | 'center': where the clip starts in a longer video
+  short_clip: str = 'error'   # clip shorter than num_frames: 'error' | 'loop' | 'pad' (repeat last frame)
+  crop: str = 'center'        # after resizing the short side: 'center' | 'random'
+  world: WorldConfig = dataclasses.field(default_factory=WorldConfig)
+  folder: FolderConfig = dataclasses.field(default_factory=FolderConfig)
+  array_record: ArrayRecordConfig = dataclasses.field(default_factory=ArrayRecordConfig)
+  tfds: TfdsConfig = dataclasses.field(default_factory=TfdsConfig)
+  keep_in_memory: bool = False  # read each record once, then serve it from memory (small sources, many epochs)
+  batch_size: int = 8       # global batch; each JAX process loads batch_size / process_count
+  shuffle: bool = True
+  num_epochs: int | None = None  # None repeats forever
+  num_workers: int = 0      # Grain worker processes (0: load in the main process)
+  prefetch: int = 2         # batches buffered per worker
+  read_threads: int = 2     # threads reading records in each process
+  tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
+
+  def __post_init__(self):
+    if self.source not in sources.SOURCES:
+      raise ValueError(f'data.source={self.source!r} is unknown; use one of {list(sources.SOURCES)}.')
+    ClipSpec.from_config(self)  # checks the clip fields
+    if self.batch_size < 1:
+      raise ValueError(f'data.batch_size must be >= 1, got {self.batch_size}.')
+    if self.num_epochs is not None and self.num_epochs < 1:
+      raise ValueError(f'data.num_epochs must be >= 1, or None to repeat forever; got {self.num_epochs}.')
+    if min(self.num_workers, self.prefetch, self.read_threads) < 0:
+      raise ValueError('data.num_workers, prefetch and read_threads must be >= 0; got '
+                       f'{self.num_workers}, {self.prefetch}, {self.read_threads}.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +111,7 @@ class ClipSpec:
         raise ValueError(f'data.{name}={value!r} is not one of {allowed}.')
 
   @classmethod
-  def from_config(cls, data_config: ml_collections.ConfigDict) -> 'ClipSpec':
+  def from_config(cls, data_config: ml_collections.ConfigDict | DataConfig) -> 'ClipSpec':
     return cls(num_frames=data_config.num_frames, height=data_config.height, width=data_config.width,
                fps=float(data_config.fps), clip_start=data_config.clip_start,
                short_clip=data_config.short_clip, crop=data_config.crop)
@@ -191,7 +234,7 @@ def make_dataset(config: ml_collections.ConfigDict, split: str | None = None, *,
   ds = ds.random_map(MakeClip(spec, tokenizer, data.tokenizer.max_length, data.tokenizer.overflow),
                      seed=config.seed)
   ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
-  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, data.get('read_threads', 2)),
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, data.read_threads),
                                             prefetch_buffer_size=max(1, data.prefetch)))
   if data.num_workers > 0:
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.num_workers,

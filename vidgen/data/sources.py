@@ -18,7 +18,9 @@ its worker processes, so they hold paths and open files lazily.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
+import hashlib
 import io
 import json
 import math
@@ -34,6 +36,48 @@ import numpy as np
 from vidgen.data import video_io
 
 SOURCES = ('world', 'folder', 'array_record', 'tfds')
+
+
+DEFAULT_EVAL_FRACTION = 0.02
+
+
+def _check_fraction(block: str, fraction: float) -> None:
+  if not 0.0 <= fraction < 1.0:
+    raise ValueError(f'data.{block}.eval_fraction={fraction} must be in [0, 1).')
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderConfig:
+  """The `data.folder` block: a folder of video files and their captions, and its held-out split."""
+  path: str = ''      # folder of .mp4/.webm/.gif files
+  captions: str = ''  # JSONL ({"file": ..., "caption": ...}) or CSV (file,caption); default: PATH/captions.jsonl
+  eval_path: str = ''       # a folder of held-out videos; '': hold out eval_fraction of PATH's files
+  eval_captions: str = ''   # the eval folder's captions file; default: EVAL_PATH/captions.jsonl
+  eval_fraction: float = DEFAULT_EVAL_FRACTION  # files held out by a hash of their name (`held_out`)
+
+  def __post_init__(self):
+    _check_fraction('folder', self.eval_fraction)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayRecordConfig:
+  """The `data.array_record` block: shards written by `vidgen.data.export` or `encode_latents`."""
+  pattern: str = ''   # e.g. /data/world-*.array_record
+  eval_pattern: str = ''    # shards of held-out records; '': hold out eval_fraction of PATTERN's records
+  eval_fraction: float = DEFAULT_EVAL_FRACTION  # records held out by a hash of their index (`held_out`)
+
+  def __post_init__(self):
+    _check_fraction('array_record', self.eval_fraction)
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsConfig:
+  """The `data.tfds` block: a prepared TFDS dataset, read through `tfds.data_source`."""
+  name: str = ''
+  data_dir: str = ''
+  video_key: str = 'video'
+  caption_key: str = 'caption'
+  fps: float = 8.0    # the dataset's frame rate, when its records do not say
 
 
 def _check_index(index: Any, length: int, source: object) -> int:
@@ -383,17 +427,75 @@ class TfdsSource:
 
 # ---- from config --------------------------------------------------------------------------
 
+def held_out(key: str, fraction: float) -> bool:
+  """Whether the record named `key` is in the held-out split: a hash of the name, so a record
+  stays on its side when files are added or the machine changes."""
+  bucket = int.from_bytes(hashlib.sha256(key.encode('utf-8')).digest()[:8], 'big') % 1_000_000
+  return bucket < fraction * 1_000_000
+
+
+class SubsetSource:
+  """Records `indices` of another source, renumbered from 0 (one side of a held-out split)."""
+
+  def __init__(self, source: Any, indices: Sequence[int], description: str):
+    self._source = source
+    self._indices = list(indices)
+    self.description = description
+
+  def __len__(self) -> int:
+    return len(self._indices)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    index = _check_index(index, len(self), self)
+    record = dict(self._source[self._indices[index]])
+    record['index'] = np.int64(index)
+    return record
+
+  def __repr__(self) -> str:
+    return f'SubsetSource({self.description}, {len(self)} records)'
+
+
+def split_source(source: Any, names: Sequence[str], split: str, fraction: float, block: str) -> SubsetSource:
+  """The `split` side of `source` ('train': the records not held out; any other split: those held out)."""
+  if split != 'train' and fraction <= 0:
+    raise ValueError(
+        f'data.{block} has no held-out split for {split!r}: set data.{block}.'
+        f'{"eval_path" if block == "folder" else "eval_pattern"} to held-out data, or data.{block}.eval_fraction > 0 '
+        'to hold out a share of the training data (evaluating on training data would flatter the model).')
+  out = [i for i, name in enumerate(names) if held_out(name, fraction) == (split != 'train')]
+  side = 'training side' if split == 'train' else 'held-out side'
+  description = f'the {side} of {block} data with {fraction:.0%} held out by name hash ({len(out)} of {len(names)})'
+  if not out:
+    raise ValueError(f'{description[0].upper()}{description[1:]} is empty: raise data.{block}.eval_fraction, '
+                     'or give held-out data of its own.')
+  return SubsetSource(source, out, description)
+
+
 def make_source(data_config: ml_collections.ConfigDict, split: str, seed: int):
   """The source named by `data_config.source`, for `split`.
 
   'world' serves its train/eval/heldout splits from `seed`; 'tfds' reads the TFDS split of
-  that name. 'folder' and 'array_record' are one fixed set of videos: they ignore `split`
-  and `seed` (point data.folder.path or data.array_record.pattern at another set for eval).
-  With `data_config.keep_in_memory` each record is read once and then served from memory
-  (`InMemorySource`).
+  that name. 'folder' and 'array_record' are one set of videos: split 'train' is the part not
+  held out; any other split reads `eval_path`/`eval_pattern` when given, else the records held
+  out by a hash of their name (`eval_fraction`; 0 holds out nothing, and asking for an eval
+  split is then an error). With `data_config.keep_in_memory` each record is read once and then
+  served from memory (`InMemorySource`).
   """
   source = _make_source(data_config, split, seed)
-  return InMemorySource(source) if data_config.get('keep_in_memory', False) else source
+  return InMemorySource(source) if data_config.keep_in_memory else source
+
+
+def describe_split(data_config: ml_collections.ConfigDict, split: str) -> str:
+  """Which data `split` of the config's source is, in words (for reports)."""
+  kind = data_config.source
+  if kind in ('world', 'tfds'):
+    return f'the {kind} source\'s {split!r} split'
+  c = data_config[kind]
+  separate = c.eval_path if kind == 'folder' else c.eval_pattern
+  if split != 'train' and separate:
+    return f'held-out {kind} data at {separate}'
+  side = 'training' if split == 'train' else 'held-out'
+  return f'the {side} side of {kind} data with {c.eval_fraction:.0%} held out by name hash'
 
 
 def _make_source(data_config: ml_collections.ConfigDict, split: str, seed: int):
@@ -402,12 +504,25 @@ def _make_source(data_config: ml_collections.ConfigDict, split: str, seed: int):
     from vidgen.data import world  # pylint: disable=g-import-not-at-top
     return world.make_source(data_config, split, seed)
   if kind == 'folder':
-    return VideoFolderSource(data_config.folder.path, data_config.folder.captions or None)
+    c = data_config.folder
+    if split != 'train' and c.eval_path:
+      return VideoFolderSource(c.eval_path, c.eval_captions or None)
+    source = VideoFolderSource(c.path, c.captions or None)
+    if split == 'train' and (c.eval_path or c.eval_fraction == 0):
+      return source
+    names = [os.path.relpath(f, c.path) for f in source.files]  # where the folder lives does not move a file
+    return split_source(source, names, split, c.eval_fraction, 'folder')
   if kind == 'array_record':
-    if not data_config.array_record.pattern:
+    c = data_config.array_record
+    if split != 'train' and c.eval_pattern:
+      return ArrayRecordSource(c.eval_pattern)
+    if not c.pattern:
       raise ValueError('data.source is array_record but data.array_record.pattern is empty: set '
                        '--config.data.array_record.pattern="DIR/train-*.array_record".')
-    return ArrayRecordSource(data_config.array_record.pattern)
+    source = ArrayRecordSource(c.pattern)
+    if split == 'train' and (c.eval_pattern or c.eval_fraction == 0):
+      return source
+    return split_source(source, [str(i) for i in range(len(source))], split, c.eval_fraction, 'array_record')
   if kind == 'tfds':
     c = data_config.tfds
     return TfdsSource(c.name, split, c.data_dir or None, c.video_key, c.caption_key, c.fps)

@@ -20,6 +20,7 @@ appended only if they define one.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import os
@@ -36,10 +37,29 @@ from etils import epath
 
 PathLike = str | os.PathLike
 
+OVERFLOWS = ('truncate', 'error')
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+  """The `data.tokenizer` block."""
+  model_path: str = ''    # a sentencepiece .model; '' trains one on the source's captions
+  vocab_size: int = 512
+  max_length: int = 64
+  overflow: str = 'truncate'  # prompt over max_length tokens: 'truncate' (with a warning) | 'error'
+  train_examples: int = 5000  # captions drawn from the source to train the tokenizer
+
+  def __post_init__(self):
+    if self.vocab_size < 1 or self.max_length < 1 or self.train_examples < 1:
+      raise ValueError('data.tokenizer.vocab_size, max_length and train_examples must be >= 1; got '
+                       f'{self.vocab_size}, {self.max_length}, {self.train_examples}.')
+    if self.overflow not in OVERFLOWS:
+      raise ValueError(f'data.tokenizer.overflow={self.overflow!r}: use one of {OVERFLOWS}.')
+
+
 # The file that holds a run's tokenizer, next to its checkpoints.
 WORKDIR_MODEL_NAME = 'tokenizer.model'
 
-_OVERFLOW_MODES = ('truncate', 'error')
 
 
 class PromptTruncatedWarning(UserWarning):
@@ -218,9 +238,9 @@ class Tokenizer:
       ids: int32 [N, max_length], padded with `pad_id`.
       mask: bool [N, max_length], True on real tokens (eos included).
     """
-    if overflow not in _OVERFLOW_MODES:
+    if overflow not in OVERFLOWS:
       raise ValueError(
-          f"data.tokenizer.overflow must be one of {_OVERFLOW_MODES}, got {overflow!r}.")
+          f"data.tokenizer.overflow must be one of {OVERFLOWS}, got {overflow!r}.")
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
       raise ValueError(f'data.tokenizer.max_length must be an integer >= 1, got {max_length!r}.')
     if isinstance(texts, (str, bytes)):

@@ -149,20 +149,54 @@ def object_extents(shape: str, half: float) -> tuple[float, float, float, float]
 
 # ---- spec -----------------------------------------------------------------------------------
 
+def _check_scene_odds(spec: WorldConfig | WorldSpec) -> None:
+  if not 1 <= spec.min_objects <= spec.max_objects <= MAX_OBJECTS:
+    raise ValueError(
+        f'data.world.min_objects={spec.min_objects} and max_objects={spec.max_objects} must satisfy '
+        f'1 <= min_objects <= max_objects <= {MAX_OBJECTS}.')
+  for name in ('still_prob', 'gravity_prob', 'occluder_prob', 'pan_prob'):
+    value = getattr(spec, name)
+    if not 0.0 <= value <= 1.0:
+      raise ValueError(f'data.world.{name} is a probability and must be in [0, 1], got {value}.')
+  if spec.caption_style not in CAPTION_STYLES:
+    raise ValueError(f'data.world.caption_style={spec.caption_style!r} is not one of {CAPTION_STYLES}.')
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldConfig:
+  """The `data.world` config block: the odds of each kind of scene and each split's size."""
+  min_objects: int = 1
+  max_objects: int = 3
+  still_prob: float = 0.1     # chance that an object does not move
+  gravity_prob: float = 0.0   # chance that a video has gravity (objects fall and bounce)
+  occluder_prob: float = 0.0  # chance of a static bar that objects pass behind
+  pan_prob: float = 0.0       # chance that the camera pans (the textured background scrolls)
+  caption_style: str = 'descriptive'  # 'short' | 'descriptive' | 'mixed': which caption is `caption`
+  train_size: int = 1_000_000  # the world is infinite; these are the index ranges each split exposes
+  eval_size: int = 1_000
+  heldout_size: int = 1_000
+
+  def __post_init__(self):
+    _check_scene_odds(self)
+    for split in SPLITS:
+      if getattr(self, f'{split}_size') < 1:
+        raise ValueError(f'data.world.{split}_size must be >= 1, got {getattr(self, f"{split}_size")}.')
+
+
 @dataclasses.dataclass(frozen=True)
 class WorldSpec:
-  """What the world renders: canvas, length and the odds of each kind of scene."""
+  """What the world renders: canvas, length and the odds of each kind of scene (`WorldConfig`)."""
   height: int = 32
   width: int = 32
   num_frames: int = 17
   fps: float = 8.0
-  min_objects: int = 1
-  max_objects: int = 3
-  still_prob: float = 0.1
-  gravity_prob: float = 0.0
-  occluder_prob: float = 0.0
-  pan_prob: float = 0.0
-  caption_style: str = 'descriptive'
+  min_objects: int = WorldConfig.min_objects
+  max_objects: int = WorldConfig.max_objects
+  still_prob: float = WorldConfig.still_prob
+  gravity_prob: float = WorldConfig.gravity_prob
+  occluder_prob: float = WorldConfig.occluder_prob
+  pan_prob: float = WorldConfig.pan_prob
+  caption_style: str = WorldConfig.caption_style
 
   def __post_init__(self):
     side = min(self.height, self.width)
@@ -175,20 +209,11 @@ class WorldSpec:
       raise ValueError(f'data.num_frames must be >= 1 (1 renders an image), got {self.num_frames}.')
     if not self.fps > 0:
       raise ValueError(f'data.fps must be > 0, got {self.fps}.')
-    if not 1 <= self.min_objects <= self.max_objects <= MAX_OBJECTS:
-      raise ValueError(
-          f'data.world.min_objects={self.min_objects} and max_objects={self.max_objects} must satisfy '
-          f'1 <= min_objects <= max_objects <= {MAX_OBJECTS}.')
-    for name in ('still_prob', 'gravity_prob', 'occluder_prob', 'pan_prob'):
-      value = getattr(self, name)
-      if not 0.0 <= value <= 1.0:
-        raise ValueError(f'data.world.{name} is a probability and must be in [0, 1], got {value}.')
-    if self.caption_style not in CAPTION_STYLES:
-      raise ValueError(f'data.world.caption_style={self.caption_style!r} is not one of {CAPTION_STYLES}.')
+    _check_scene_odds(self)
 
   @classmethod
   def from_config(cls, data_config: ml_collections.ConfigDict) -> WorldSpec:
-    """The spec of a `common.data_config()`-shaped block (canvas on top, the rest in `.world`)."""
+    """The spec of a `data` config block (canvas on top, the scene's odds in `.world`)."""
     w = data_config.world
     return cls(height=int(data_config.height), width=int(data_config.width),
                num_frames=int(data_config.num_frames), fps=float(data_config.fps),
@@ -714,7 +739,7 @@ class WorldSource:
 
 
 def make_source(data_config: ml_collections.ConfigDict, split: str, seed: int) -> WorldSource:
-  """The world source of `split` for a `common.data_config()` block (sizes from `.world`)."""
+  """The world source of `split` for a `data` config block (sizes from `.world`)."""
   _check_split(split)
   size = int(data_config.world[f'{split}_size'])
   return WorldSource(WorldSpec.from_config(data_config), split, seed, size)
@@ -722,6 +747,6 @@ def make_source(data_config: ml_collections.ConfigDict, split: str, seed: int) -
 
 __all__ = [
     'COLORS', 'SHAPES', 'SIZES', 'DIRECTIONS', 'SPEEDS', 'BACKGROUNDS', 'OCCLUDER_COLOR',
-    'HELDOUT_PAIRS', 'SPLITS', 'WorldSpec', 'Scene', 'WorldObject', 'make_scene', 'render_scene',
+    'HELDOUT_PAIRS', 'SPLITS', 'WorldConfig', 'WorldSpec', 'Scene', 'WorldObject', 'make_scene', 'render_scene',
     'scene_record', 'render', 'continue_scene', 'render_long', 'WorldSource', 'make_source', 'gravity_accel', 'object_extents',
 ]

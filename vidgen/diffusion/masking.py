@@ -27,9 +27,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from vidgen import config_lib
+from vidgen import config_blocks
 
 Array = jax.Array
 STRATEGIES = ('image', 'forward', 'backward', 'connect', 'random')
@@ -50,18 +49,18 @@ class MaskingConfig:
     for name in STRATEGIES:
       p = getattr(self, name)
       if not 0.0 <= p <= 1.0:
-        raise config_lib.ConfigError(f'masking.{name}={p} is a probability: set it in [0, 1].')
+        raise config_blocks.ConfigError(f'masking.{name}={p} is a probability: set it in [0, 1].')
     if self.total > 1.0 + 1e-6:
-      raise config_lib.ConfigError(
+      raise config_blocks.ConfigError(
           f'masking probabilities sum to {self.total:g} > 1 ({self.probabilities}); the rest of the clips '
           'are text → video, so lower some.')
     if not 1 <= self.min_frames <= self.max_frames:
-      raise config_lib.ConfigError(f'masking needs 1 <= min_frames <= max_frames; got {self.min_frames}, '
+      raise config_blocks.ConfigError(f'masking needs 1 <= min_frames <= max_frames; got {self.min_frames}, '
                                    f'{self.max_frames}.')
 
   @classmethod
   def from_config(cls, config: Any) -> 'MaskingConfig':
-    return config_lib.dataclass_from_config(cls, config, 'masking')
+    return config_blocks.from_config(cls, config, 'masking')
 
   @property
   def probabilities(self) -> dict[str, float]:
@@ -70,11 +69,6 @@ class MaskingConfig:
   @property
   def total(self) -> float:
     return float(sum(self.probabilities.values()))
-
-
-def masking_config(**overrides: Any) -> ml_collections.ConfigDict:
-  """The `masking` config block: MaskingConfig's defaults (text → video only), with overrides."""
-  return ml_collections.ConfigDict(dataclasses.asdict(MaskingConfig(**overrides)))
 
 
 def strategy_ids(rng: Array, config: MaskingConfig, batch: int) -> Array:

@@ -241,7 +241,7 @@ def make_objective(config: ml_collections.ConfigDict | dict[str, Any]) -> Object
   """From {'kind': 'flow' | 'ddpm', **fields of that objective}.
 
   The fields may also sit in a sub-dict named after the kind ({'kind': 'flow', 'flow': {...},
-  'ddpm': {...}}, as `objective_config()` lays them out), so one config holds both objectives'
+  'ddpm': {...}}, as the `diffusion` block, DiffusionConfig, lays them out), so one config holds both objectives'
   settings. Unknown keys, and a field set both beside and inside the sub-dict to different
   values, are an error.
   """
@@ -266,10 +266,15 @@ def make_objective(config: ml_collections.ConfigDict | dict[str, Any]) -> Object
   return cls(**values)
 
 
-def objective_config(kind: str = 'flow') -> ml_collections.ConfigDict:
-  """`config.diffusion` with every objective's defaults listed, so each can be overridden from
-  the command line (--config.diffusion.flow.base_shift=1.4, --config.diffusion.kind=ddpm)."""
-  if kind not in KINDS:
-    raise ValueError(f'diffusion kind {kind!r} is unknown; use one of {list(KINDS)}.')
-  return ml_collections.ConfigDict(dict(
-      kind=kind, **{name: dataclasses.asdict(cls()) for name, cls in KINDS.items()}))
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+  """The `diffusion` block: which objective trains (`kind`), and each objective's fields under
+  its own name, so either can be overridden from the command line
+  (--config.diffusion.flow.base_shift=1.4, --config.diffusion.kind=ddpm)."""
+  kind: str = 'flow'
+  flow: RectifiedFlow = dataclasses.field(default_factory=RectifiedFlow)
+  ddpm: DDPM = dataclasses.field(default_factory=DDPM)
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(f'diffusion.kind={self.kind!r} is unknown; use one of {list(KINDS)}.')

@@ -25,6 +25,7 @@ Python loop and `progress` runs on the host after each.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Sequence
 
 import jax
@@ -37,6 +38,27 @@ Array = jax.Array
 DenoiseFn = Callable[[Array, Array], Array]
 FLOW_SAMPLERS = ('euler', 'heun')
 DDPM_SAMPLERS = ('ddim', 'ddpm')
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+  """The `sample` block: how a run's videos are sampled unless the caller says otherwise.
+
+  `factorized`: text → the first latent frame → the rest given it (generation.Settings); it
+  needs a run trained with `masking.image` > 0.
+  """
+  steps: int = 30
+  cfg_scale: float = 4.0
+  sampler: str = 'euler'    # flow: euler | heun; ddpm: ddim | ddpm
+  factorized: bool = False
+
+  def __post_init__(self):
+    if self.steps < 1:
+      raise ValueError(f'sample.steps must be >= 1, got {self.steps}.')
+    if self.cfg_scale < 1:
+      raise ValueError(f'sample.cfg_scale must be >= 1 (1: no guidance), got {self.cfg_scale}.')
+    if self.sampler not in FLOW_SAMPLERS + DDPM_SAMPLERS:
+      raise ValueError(f'sample.sampler={self.sampler!r} is unknown; use one of {FLOW_SAMPLERS + DDPM_SAMPLERS}.')
 
 
 def _keep_clean(x: Array, cond_mask: Array | None, cond_latents: Array | None) -> Array:

@@ -23,6 +23,7 @@ features float32 [N, 2 * widths[-1]] (mean and max pooled).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -48,6 +49,37 @@ GLOBAL_HEADS = {'background': len(world.BACKGROUND_NAMES), 'gravity': 2, 'occlud
 COLOR_HEADS = {'present': 2, 'shape': len(world.SHAPES), 'size': len(world.SIZE_NAMES),
                'direction': len(world.DIRECTION_NAMES), 'speed': 1 + len(world.SPEED_NAMES)}
 
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureNetConfig:
+  """The feature net's `net` block."""
+  widths: tuple[int, ...] = (64, 128)  # patch MLP width, then merged-patch width
+
+  def __post_init__(self):
+    if len(self.widths) != 2 or min(self.widths) < 1:
+      raise ValueError(f'net.widths must be two positive widths, got {self.widths}.')
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureTrainConfig:
+  """The feature net's `train` block (vidgen/eval/train_features.py)."""
+  num_steps: int = 1500
+  log_every: int = 250
+
+  def __post_init__(self):
+    if self.num_steps < 1 or self.log_every < 1:
+      raise ValueError(f'train.num_steps and log_every must be >= 1, got {self.num_steps}, {self.log_every}.')
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureEvalConfig:
+  """The feature net's `eval` block."""
+  num_videos: int = 256  # eval-split videos its held-out accuracy is read on
+
+  def __post_init__(self):
+    if self.num_videos < 1:
+      raise ValueError(f'eval.num_videos must be >= 1, got {self.num_videos}.')
 
 class WorldFeatureNet(nn.Module):
   """Spacetime patches → MLP → merged patches → mean- and max-pooled features [B, 2 * widths[-1]].

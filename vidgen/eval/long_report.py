@@ -83,7 +83,7 @@ def evaluate_long(workdir: str, *, seconds: float = 60.0, num_videos: int = 16, 
               'prompts': f'world {split} videos {first_video}..{first_video + num_videos - 1}, their captions',
               'overlap': overlap, 'window_frames': s.num_frames, 'seed': s.seed, 'sampler': s.sampler,
               'steps': s.steps, 'cfg_scale': s.cfg_scale, 'factorized': bool(s.factorized),
-              'sample_seconds': round(sample_seconds, 1), 'workdir': os.path.abspath(workdir)}
+              'sample_seconds': round(sample_seconds, 1), 'workdir': paths.absolute(workdir)}
   results = {'protocol': protocol, 'targets': TARGETS,
              'rows': {name: coherence.to_json(sm) for name, sm in summaries.items()}}
   with paths.open_file(os.path.join(out_dir, 'metrics.json'), 'w') as f:

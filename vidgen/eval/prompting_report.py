@@ -129,7 +129,7 @@ def evaluate_task(workdir: str, task: str, *, split: str = 'eval', num_videos: i
                          + (' with the first object\'s colour changed' if task == 'edit' else ''),
               'given_frames': [int(i) for i in np.flatnonzero(lay.given)], 'num_frames': s.num_frames,
               'seed': s.seed, 'sampler': s.sampler, 'steps': s.steps, 'cfg_scale': s.cfg_scale,
-              'factorized': bool(s.factorized) and task == 'loop', 'workdir': os.path.abspath(workdir),
+              'factorized': bool(s.factorized) and task == 'loop', 'workdir': paths.absolute(workdir),
               **({'strengths': list(strengths)} if task == 'edit' else {})}
   results = {'protocol': protocol, 'rows': {k: {m: e.to_dict() for m, e in v.items()} for k, v in rows.items()},
              'targets': {m: list(t) for m, t in TARGETS.get(task, {}).items()}}

@@ -24,7 +24,7 @@ import optax
 from absl import app, flags
 from flax import serialization
 
-from vidgen import config_lib, host_memory, paths
+from vidgen import config_lib, entrypoint, host_memory, paths
 from vidgen.data import world
 from vidgen.eval import features as features_lib
 from vidgen.train import optimizer as optimizer_lib
@@ -138,7 +138,7 @@ def load_or_train(directory: str, config: ml_collections.ConfigDict | str | None
 
 
 def main(argv):
-  host_memory.keep_freed_memory()  # before JAX starts its threads
+  host_memory.keep_freed_memory(restart=True)  # restarts once with GLIBC_TUNABLES if JAX threads already allocated
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS.out:
@@ -150,4 +150,4 @@ def main(argv):
 if __name__ == '__main__':
   flags.DEFINE_string('config', None, f'Config file (default {DEFAULT_CONFIG}).')
   flags.DEFINE_string('out', None, 'Folder to save the feature net to.')
-  app.run(main, flags_parser=config_lib.parse_flags_with_overrides)
+  entrypoint.run(main, flags_parser=config_lib.parse_flags_with_overrides)

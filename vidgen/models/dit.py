@@ -61,7 +61,7 @@ axis names).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import einops
 import flax.linen as nn
@@ -70,7 +70,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vidgen import config_lib
+from vidgen import config_blocks
 from vidgen.models import layers
 
 Array = jax.Array
@@ -92,7 +92,11 @@ TIME_FREQ_DIM = 256   # width of the sinusoidal timestep embedding fed to the ti
 
 @dataclasses.dataclass(frozen=True)
 class DiTConfig:
-  """Architecture of the DiT. depth/width/heads of 0 take their value from `size`."""
+  """Architecture of the DiT. depth/width/heads of 0 take their value from `size`.
+
+  The `dit` config block holds all fields but DERIVED, which come from the VAE run and the text
+  encoder when the model is built."""
+  DERIVED: ClassVar[tuple[str, ...]] = ('latent_channels', 'text_width')
   size: str = 'S'
   depth: int = 0
   width: int = 0
@@ -105,7 +109,7 @@ class DiTConfig:
   text_width: int = 256             # width D_text of the text encoder's tokens
   dtype: str = 'float32'            # compute dtype ('float32' | 'bfloat16'); params stay float32
   remat: str = 'none'               # 'none' | 'full' | 'dots' | 'dots_no_batch'
-  scan_layers: bool = True
+  scan_layers: bool = True          # one compiled block for all layers (nn.scan): fast TPU compiles
   rope_theta: float = 10000.0
   rope_mixed: bool = False          # learned per-head (t, h, w) frequency vectors (module docstring)
 
@@ -148,7 +152,7 @@ class DiTConfig:
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict | dict[str, Any]) -> 'DiTConfig':
     """Builds from a ConfigDict with any subset of the fields; an unknown key is an error."""
-    return config_lib.dataclass_from_config(cls, config, 'dit')
+    return config_blocks.from_config(cls, config, 'dit')
 
   @property
   def dims(self) -> tuple[int, int, int]:

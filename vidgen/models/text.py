@@ -15,14 +15,14 @@ dropped. Callers must pass `mask_after_drop(mask, drop)` to the DiT as its text 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from vidgen import config_lib
+from vidgen import config_blocks
 
 from vidgen.models import layers
 
@@ -32,6 +32,8 @@ PAD_ID = 0
 
 @dataclasses.dataclass(frozen=True)
 class TextEncoderConfig:
+  """The text encoder; the `text` config block holds all but DERIVED, which come from the tokenizer."""
+  DERIVED: ClassVar[tuple[str, ...]] = ('vocab_size', 'max_length')
   vocab_size: int = 512
   width: int = 256
   depth: int = 4
@@ -52,7 +54,7 @@ class TextEncoderConfig:
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict | dict[str, Any]) -> 'TextEncoderConfig':
     """Builds from a ConfigDict with any subset of the fields; an unknown key is an error."""
-    return config_lib.dataclass_from_config(cls, config, 'text encoder')
+    return config_blocks.from_config(cls, config, 'text')
 
 
 def mask_after_drop(mask: Array, drop: Array | None) -> Array:

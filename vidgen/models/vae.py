@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vidgen import config_lib
+from vidgen import config_blocks
 from vidgen.models import noise as noise_lib
 
 Array = jax.Array
@@ -96,7 +96,7 @@ class VAEConfig:
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'VAEConfig':
-    return config_lib.dataclass_from_config(cls, config, 'vae')
+    return config_blocks.from_config(cls, config, 'vae')
 
   def conv_compression(self) -> tuple[int, int, int]:
     """The part of the compression done by strided convs (the rest by the input patch)."""

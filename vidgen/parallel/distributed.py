@@ -14,6 +14,7 @@ import os
 
 import jax
 from absl import flags, logging
+from jax._src import distributed as jax_distributed  # the preemption sync manager has no public accessor
 
 _DEFINED = False
 
@@ -64,3 +65,10 @@ def initialize_from_flags() -> bool:
 def _int_env(name: str) -> int | None:
   value = os.environ.get(name)
   return int(value) if value else None
+
+
+def preemption_sync_available() -> bool:
+  """Whether JAX's preemption sync manager runs (several processes joined with the preemption
+  service on, JAX's default): then `multihost_utils.reached_preemption_sync_point` lets every
+  process agree on the step to save at after any of them got SIGTERM."""
+  return jax.process_count() > 1 and jax_distributed.global_state.preemption_sync_manager is not None

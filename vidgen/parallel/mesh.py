@@ -12,6 +12,7 @@ mesh size is ici × dcn. One ici entry may be -1: it takes the devices the other
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Sequence
 
@@ -19,6 +20,8 @@ import jax
 import ml_collections
 import numpy as np
 from jax.experimental import mesh_utils
+
+from vidgen.parallel import rules as rules_lib
 
 AXES = ('data', 'fsdp', 'tensor', 'sequence')
 BATCH_AXES = ('data', 'fsdp')  # the global batch is split over these
@@ -28,16 +31,25 @@ class MeshError(ValueError):
   """A mesh that cannot be laid over the devices at hand."""
 
 
-def parallel_config(**overrides: Any) -> ml_collections.ConfigDict:
-  """Defaults for `config.parallel`: data parallel over every device, replicated parameters."""
-  config = ml_collections.ConfigDict(dict(
-      ici=dict(data=-1, fsdp=1, tensor=1, sequence=1),   # within a slice; -1 fills the rest
-      dcn=dict(data=1, fsdp=1, tensor=1, sequence=1),    # across slices (multi-slice)
-      rules='data_parallel',  # data_parallel | fsdp | fsdp_tensor | fsdp_sequence (vidgen/parallel/rules.py)
-      extra_rules=(),         # (logical name, mesh axes) pairs tried before the preset's
-  ))
-  config.update(overrides)
-  return config
+def _axis_sizes(**sizes: int) -> dict[str, int]:
+  return dict({axis: 1 for axis in AXES}, **sizes)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParallelConfig:
+  """The `parallel` block: data parallel over every device and replicated parameters by default."""
+  ici: dict[str, int] = dataclasses.field(default_factory=lambda: _axis_sizes(data=-1))  # within a slice; -1 fills the rest
+  dcn: dict[str, int] = dataclasses.field(default_factory=_axis_sizes)  # across slices (multi-slice)
+  rules: str = 'data_parallel'  # data_parallel | fsdp | fsdp_tensor | fsdp_sequence (vidgen/parallel/rules.py)
+  extra_rules: tuple = ()       # (logical name, mesh axes) pairs tried before the preset's
+
+  def __post_init__(self):
+    for name in ('ici', 'dcn'):
+      unknown = sorted(set(getattr(self, name)) - set(AXES))
+      if unknown:
+        raise ValueError(f'parallel.{name} names axes {unknown}; the mesh axes are {list(AXES)}.')
+    if self.rules not in rules_lib.PRESETS:
+      raise ValueError(f'parallel.rules={self.rules!r} is not a preset; use one of {list(rules_lib.PRESETS)}.')
 
 
 def resolve_sizes(sizes: dict[str, int], num_devices: int, what: str = 'parallel.ici',

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import app, flags
 
-from vidgen import config_lib
+from vidgen import config_lib, entrypoint
 from vidgen.models import vae as vae_lib
 from vidgen.parallel import mesh as mesh_lib
 from vidgen.parallel import topology as topology_lib
@@ -53,9 +53,9 @@ def trainer_and_batch(config: ml_collections.ConfigDict) -> tuple[Any, dict[str,
   if config.model != 'dit':
     raise config_lib.ConfigError(f"config.model={config.model!r}: the compile tool knows 'vae' and 'dit'.")
   from vidgen.train.dit_trainer import DiTTrainer
-  if 'vae' in config:
+  if config.vae is not None:
     vae_block = config.vae
-  elif config.get('vae_workdir'):
+  elif config.vae_workdir:
     vae_block = config_lib.read_saved_config(config.vae_workdir).vae
   else:
     raise config_lib.ConfigError('A DiT config needs its VAE\'s architecture to know the latent shape: add a '
@@ -122,9 +122,9 @@ def compile_report(config: ml_collections.ConfigDict, topology_name: str) -> dic
   mfu = lambda seconds: (model_flops / (seconds * topology.num_chips * chip.peak_bf16_flops)
                          if model_flops and seconds else None)
   report = {
-      'config': config.get('name', ''), 'topology': topology.name, 'chip': chip.name,
+      'config': config.name, 'topology': topology.name, 'chip': chip.name,
       'chips': topology.num_chips, 'mesh': mesh_lib.describe(training.mesh),
-      'rules': loop.parallel_of(config).rules, 'global_batch': config.data.batch_size,
+      'rules': config.parallel.rules, 'global_batch': config.data.batch_size,
       'parameters': int(params), 'compile_seconds': round(compile_seconds, 1),
       'memory_per_chip': {
           'arguments': mem.argument_size_in_bytes, 'outputs': mem.output_size_in_bytes,
@@ -148,7 +148,7 @@ def advice(report: dict[str, Any], config: ml_collections.ConfigDict) -> list[st
   if report['fits']:
     return []
   mem, tips = report['memory_per_chip'], []
-  parallel = loop.parallel_of(config)
+  parallel = config.parallel
   if mem['temporaries'] >= mem['arguments']:
     remat = config.dit.remat if 'dit' in config else 'none'
     if remat in ('none', 'dots', 'dots_no_batch'):
@@ -209,4 +209,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_lib.parse_flags_with_overrides)
+  entrypoint.run(main, flags_parser=config_lib.parse_flags_with_overrides)

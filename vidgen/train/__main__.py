@@ -7,7 +7,7 @@ Multi-host: add --distributed on a Cloud TPU pod, or --coordinator_address/--num
 
 from absl import app, flags
 
-from vidgen import config_lib, host_memory
+from vidgen import config_lib, entrypoint, host_memory
 from vidgen.parallel import distributed
 from vidgen.train.trainers import train_and_evaluate
 
@@ -17,7 +17,7 @@ distributed.define_flags()
 
 def main(argv):
   del argv
-  host_memory.keep_freed_memory()  # before JAX starts its threads
+  host_memory.keep_freed_memory(restart=True)  # restarts once with GLIBC_TUNABLES if JAX threads already allocated
   if not flags.FLAGS.workdir:
     raise app.UsageError('--workdir is required.')
   distributed.initialize_from_flags()
@@ -25,4 +25,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_lib.parse_flags_with_overrides)
+  entrypoint.run(main, flags_parser=config_lib.parse_flags_with_overrides)

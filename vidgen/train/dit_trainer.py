@@ -9,6 +9,7 @@ of noise level ('loss_t0.05' ... 'loss_t0.95', as MaxDiffusion reports it), and,
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Mapping
 
 import grain
@@ -18,16 +19,18 @@ import ml_collections
 import numpy as np
 import optax
 
-from vidgen import config_lib, runs
-from vidgen.data import pipeline
+from vidgen import config_blocks, runs
+from vidgen.data import pipeline, sources
 from vidgen.data.tokenizer import Tokenizer
 from vidgen.diffusion import masking, objectives
 from vidgen.eval import world_metrics
+from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.generation import Settings, VideoGenerator
 from vidgen.models import flops
 from vidgen.models import vae as vae_lib
 from vidgen.models.text_to_video import TextToVideo
 from vidgen.train import optimizer as optimizer_lib
+from vidgen.train import trainer_blocks
 from vidgen.train.loop import model_inputs
 from vidgen.train.state import TrainState
 
@@ -56,11 +59,12 @@ class DiTTrainer:
     """`vae` and `vocab_size` stand in for a trained VAE and tokenizer when only the step's
     shapes matter (ahead-of-time compilation on cached latents); otherwise both are loaded."""
     self.config = config
-    if config.eval.get('num_videos', 0) and self.eval_source != 'world':
-      raise config_lib.ConfigError(
-          f'eval.num_videos={config.eval.num_videos} scores sampled videos with the world probe, which needs world '
-          f'prompts and truth, but the eval data is {self.eval_source!r}. Set eval.data_source=world (when the '
-          'run trains on world videos or their cached latents) or eval.num_videos=0.')
+    self.evaluators = config_blocks.from_config(trainer_blocks.DiTEvalConfig, config.eval, 'eval').chosen(self.eval_source)
+    if 'probe' in self.evaluators and self.eval_source != 'world':
+      raise config_blocks.ConfigError(
+          f'eval.evaluators has probe, which scores sampled videos with the world probe and needs world prompts '
+          f'and truth, but the eval data is {self.eval_source!r}. Set eval.data_source=world (when the run trains '
+          "on world videos or their cached latents), or eval.evaluators=\"('loss','samples')\" for your own data.")
     self.masking = masking.MaskingConfig.from_config(config.masking)
     data = config.data
     if vae is None:
@@ -81,7 +85,12 @@ class DiTTrainer:
   @property
   def eval_source(self) -> str:
     """Where eval batches come from: `eval.data_source`, or the training source when that is empty."""
-    return self.config.eval.get('data_source') or self.config.data.source
+    return self.config.eval.data_source or self.config.data.source
+
+  def eval_data(self) -> str:
+    data = self.config.data.copy_and_resolve_references()
+    data.source = self.eval_source
+    return sources.describe_split(data, data.eval_split)
 
   def dataset(self, split: str | None = None, **kwargs) -> grain.IterDataset:
     return pipeline.make_dataset(self.config, split, tokenizer=self.tokenizer, **kwargs)
@@ -166,10 +175,14 @@ class DiTTrainer:
             {'loss': loss, 'grad_norm': optax.global_norm(grads)})
 
   def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
-    """Eval losses of the EMA weights (see `eval_losses`) and, if `eval.num_videos`, probe scores."""
-    metrics = self.eval_losses(state)
-    if self.config.eval.get('num_videos', 0):
+    """The EMA weights judged by each of `eval.evaluators` (trainer_blocks.DiTEvalConfig)."""
+    metrics = {}
+    if 'loss' in self.evaluators:
+      metrics.update(self.eval_losses(state))
+    if 'probe' in self.evaluators:
       metrics.update(self.probe_scores(state.ema_params, state.extra))
+    if 'samples' in self.evaluators:
+      metrics.update(self.sample_sheet(state.ema_params, state.extra, os.path.join(workdir, 'eval', f'step_{step}.png')))
     return metrics
 
   def eval_dataset(self, split: str | None = None, source: str | None = None) -> grain.IterDataset:
@@ -186,7 +199,7 @@ class DiTTrainer:
     """
     num_batches = num_batches or self.config.eval.num_batches
     if num_buckets is None:
-      num_buckets = self.config.eval.get('loss_buckets', 0)
+      num_buckets = self.config.eval.loss_buckets
     buckets = bucket_times(self.objective, num_buckets)
     losses = {name: [] for name in ['loss'] + [n for n, _ in buckets]}
     dtype = jnp.float32 if self.objective.kind == 'flow' else jnp.int32
@@ -222,13 +235,34 @@ class DiTTrainer:
     records = world_metrics.prompt_records(self.config.data, self.config.data.eval_split, self.config.seed,
                                            self.config.eval.num_videos)
     generator = self.generator(params, extra)
-    settings = Settings(seed=self.config.seed, steps=self.config.eval.get('sample_steps') or None)
+    settings = Settings(seed=self.config.seed, steps=self.config.eval.sample_steps or None)
     videos = []
     for start in range(0, len(records), PROBE_BATCH):
       prompts = [r['caption'] for r in records[start:start + PROBE_BATCH]]
       videos.extend(generator.generate(prompts, settings))
     summary = world_metrics.summarize(world_metrics.score_videos(videos, records))
     return world_metrics.flat(summary, prefix='probe/')
+
+
+  def sample_prompts(self) -> list[str]:
+    """`eval.prompts`, or the captions of the first `eval.num_videos` eval videos."""
+    if self.config.eval.prompts:
+      return list(self.config.eval.prompts)[:self.config.eval.num_videos]
+    data = self.config.data.copy_and_resolve_references()
+    data.source = self.eval_source
+    source = sources.make_source(data, data.eval_split, self.config.seed)
+    return [str(source[i]['caption']) for i in range(min(self.config.eval.num_videos, len(source)))]
+
+  def sample_sheet(self, params: Any, extra: Any, path: str) -> dict[str, float]:
+    """Samples the eval prompts (same noise every time) into a contact sheet at `path`."""
+    prompts = self.sample_prompts()
+    generator = self.generator(params, extra)
+    settings = Settings(seed=self.config.seed, steps=self.config.eval.sample_steps or None)
+    videos = []
+    for start in range(0, len(prompts), PROBE_BATCH):
+      videos.extend(generator.generate(prompts[start:start + PROBE_BATCH], settings))
+    save_contact_sheet(path, videos, prompts)
+    return {'samples/videos': float(len(videos))}
 
 
 def new_state(model: TextToVideo, optimizer: optax.GradientTransformation, rng: jax.Array,

@@ -43,11 +43,18 @@ class MetricWriter:
 
 
 def read_metrics(workdir: str) -> list[dict[str, float]]:
-  """All rows of a run's metrics.jsonl, in order."""
+  """All rows of a run's metrics.jsonl, in order. A run killed mid-write leaves a partial line,
+  which is skipped (the resumed run writes that step again)."""
   path = epath.Path(workdir) / 'metrics.jsonl'
   if not path.exists():
     return []
-  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  rows = []
+  for line in path.read_text().splitlines():
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError:
+      continue  # blank or cut off by a kill
+  return rows
 
 
 class Progress:

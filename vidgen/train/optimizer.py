@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+  """The `optim` block: AdamW, its schedule, clipping and the EMA of the weights."""
+  lr: float = 1e-3
+  warmup_steps: int = 100
+  final_lr_fraction: float = 0.1  # the cosine decays to lr * this
+  b1: float = 0.9
+  b2: float = 0.99
+  weight_decay: float = 0.0
+  grad_clip: float = 1.0          # global-norm clipping; 0 turns it off
+  ema_decay: float = 0.999
+  lr_scales: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. {'text_encoder': 0.1}
+
+  def __post_init__(self):
+    if not self.lr > 0:
+      raise ValueError(f'optim.lr must be > 0, got {self.lr}.')
+    if self.warmup_steps < 0 or self.grad_clip < 0 or self.weight_decay < 0:
+      raise ValueError('optim.warmup_steps, grad_clip and weight_decay must be >= 0; got '
+                       f'{self.warmup_steps}, {self.grad_clip}, {self.weight_decay}.')
+    if not 0 <= self.ema_decay < 1 or not 0 <= self.final_lr_fraction <= 1:
+      raise ValueError(f'optim.ema_decay must be in [0, 1) and final_lr_fraction in [0, 1]; got '
+                       f'{self.ema_decay}, {self.final_lr_fraction}.')
+    if any(s < 0 for s in self.lr_scales.values()):
+      raise ValueError(f'optim.lr_scales must be >= 0, got {self.lr_scales}.')
 
 
 def learning_rate_schedule(optim: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
@@ -36,7 +64,7 @@ def make_optimizer(optim: ml_collections.ConfigDict, total_steps: int) -> optax.
       optax.adamw(learning_rate_schedule(optim, total_steps), b1=optim.b1, b2=optim.b2,
                   weight_decay=optim.weight_decay, mask=decay_mask),
   ]
-  scales = dict(optim.get('lr_scales', {}))
+  scales = dict(optim.lr_scales)
   if scales:  # only then: checkpoints of runs without scales keep their optimizer-state layout
     parts.append(scale_by_module(scales))
   return optax.chain(*parts)
@@ -66,14 +94,3 @@ def ema_update(ema: Any, params: Any, decay: float, step: jax.Array) -> Any:
   """Exponential moving average with the usual warm-up: decay min(decay, (1 + step) / (10 + step))."""
   d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
   return jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
-
-
-def optim_config(**overrides) -> ml_collections.ConfigDict:
-  """Defaults for `config.optim`."""
-  config = ml_collections.ConfigDict(dict(
-      lr=1e-3, warmup_steps=100, final_lr_fraction=0.1, b1=0.9, b2=0.99, weight_decay=0.0,
-      grad_clip=1.0, ema_decay=0.999,
-      lr_scales={},  # learning-rate multipliers of top-level modules, e.g. {'text_encoder': 0.1}
-  ))
-  config.update(overrides)
-  return config

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import ml_collections
-from vidgen import config_lib
+
+from vidgen import config_schema
+from vidgen.config_blocks import ConfigError
 from vidgen.train import loop
+from vidgen.train.dit_trainer import DiTTrainer
 from vidgen.train.state import TrainState
+from vidgen.train.vae_trainer import VAETrainer
+
 
 def make_trainer(config: ml_collections.ConfigDict, workdir: str | None = None) -> loop.Trainer:
-  """The trainer for `config.model` ('vae' or 'dit')."""
+  """The trainer for `config.model` ('vae' or 'dit'); `config` is checked against its schema first."""
+  config = config_schema.check(config)
   if config.model == 'vae':
-    from vidgen.train.vae_trainer import VAETrainer
     return VAETrainer(config)
   if config.model == 'dit':
-    from vidgen.train.dit_trainer import DiTTrainer
     return DiTTrainer(config, workdir)
-  raise config_lib.ConfigError(f"config.model={config.model!r} is not a model vidgen trains; use 'vae' or 'dit'.")
+  raise ConfigError(f"config.model={config.model!r} is not a model vidgen trains; use 'vae' or 'dit'.")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,

@@ -14,7 +14,7 @@ import optax
 from etils import epath
 
 from vidgen import runs
-from vidgen.data import pipeline, video_io
+from vidgen.data import pipeline, sources, video_io
 from vidgen.eval import image_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.models import vae as vae_lib
@@ -57,6 +57,9 @@ class VAETrainer:
       self.discriminator = PatchDiscriminator3D(tuple(loss.disc_channels))
       self.disc_optimizer = optax.adam(loss.disc_lr, b1=0.5, b2=0.9)
 
+  def eval_data(self) -> str:
+    return sources.describe_split(self.config.data, self.config.data.eval_split)
+
   def dataset(self) -> grain.IterDataset:
     return pipeline.make_dataset(self.config, self.config.data.split)
 
@@ -79,7 +82,7 @@ class VAETrainer:
     l1 = jnp.mean(jnp.abs(rec - video))
     l2 = jnp.mean((rec - video) ** 2)
     kl = kl_divergence(out['mean'], out['logvar'])
-    if loss_cfg.get('foreground_weight', 0.0) > 0:  # the loss weights objects up; l1/l2 report the plain means
+    if loss_cfg.foreground_weight > 0:  # the loss weights objects up; l1/l2 report the plain means
       w = jax.lax.stop_gradient(foreground_weights(video, loss_cfg.foreground_weight))
       weighted = loss_cfg.l1 * jnp.mean(w * jnp.abs(rec - video)) + loss_cfg.l2 * jnp.mean(w * (rec - video) ** 2)
       rec_loss = weighted / jnp.mean(w) + loss_cfg.kl * kl  # a weighted mean: same scale as unweighted
@@ -142,7 +145,7 @@ def evaluate_reconstruction(reconstruct: Callable[[Any, jax.Array], jax.Array], 
   `reconstruct(params, video)` is the VAE's jitted encode-mean-decode, built once per trainer.
   """
   results = {}
-  video_frames = config.eval.get('num_frames') or config.data.num_frames
+  video_frames = config.eval.num_frames or config.data.num_frames
   for kind, frames in (('video', video_frames), ('image', 1)):
     psnrs, ssims, shown = [], [], None
     for batch in pipeline.make_eval_dataset(config, num_frames=frames, batch_size=config.eval.batch_size):
