@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from vidgen import config_lib, evaluate
-from vidgen.eval import world_metrics
+from vidgen.world import metrics as world_metrics
 from vidgen.generation import Settings
 
 

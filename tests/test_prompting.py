@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidgen import prompting
-from vidgen.data import world
+from vidgen.world import scenes as world
 from vidgen.models import vae as vae_lib
 from vidgen.runs import load_vae
 

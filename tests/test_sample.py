@@ -89,7 +89,7 @@ def test_cli_errors(tiny_vae_run, tmp_path):
 
 
 def _world_clips(generator, num=2):
-  from vidgen.data import world
+  from vidgen.world import scenes as world
   source = world.make_source(generator.config.data, 'eval', 0)
   return np.stack([source[i]['frames'] for i in range(num)])
 

@@ -24,7 +24,7 @@ from vidgen.data.pipeline import DataConfig
 from vidgen.diffusion.masking import MaskingConfig
 from vidgen.diffusion.objectives import DiffusionConfig
 from vidgen.diffusion.samplers import SampleConfig
-from vidgen.eval.features import FeatureEvalConfig, FeatureNetConfig, FeatureTrainConfig
+from vidgen.world.features import FeatureEvalConfig, FeatureNetConfig, FeatureTrainConfig
 from vidgen.models.dit import DiTConfig
 from vidgen.models.text import TextEncoderConfig
 from vidgen.models.vae import VAEConfig

@@ -13,7 +13,7 @@ captions as prompts), scores them with the world probe against each prompt's gro
 and scores three reference sets the same way: the real videos (upper bound), the real videos
 through the run's VAE (the VAE's ceiling: the DiT cannot beat its decoder), and pure latent
 noise through the VAE (the floor). Adds the Fréchet video distance in the world feature
-net's space (vidgen/eval/features.py; trained on first use into --features_dir) and the
+net's space (vidgen/world/features.py; trained on first use into --features_dir) and the
 DiT's loss by noise level on those held-out videos. Writes into WORKDIR/evaluation/SPLIT
 (or --out): metrics.json, report.md, metrics.png, loss_by_noise.png, training.png (if the
 run logged evaluations), contact_sheet.png, features.npz and samples/.
@@ -35,9 +35,10 @@ from absl import app, flags, logging
 
 from vidgen import entrypoint, host_memory, paths, runs, sample
 from vidgen.data import video_io
-from vidgen.eval import frechet, long_report, prompting_report, run_report, train_features, world_metrics
+from vidgen.eval import frechet, long_report, prompting_report, run_report
+from vidgen.world import metrics as world_metrics, train_features
 from vidgen.eval.contact_sheet import save_contact_sheet
-from vidgen.eval.features import as_float_video
+from vidgen.world.features import as_float_video
 from vidgen.generation import Settings, VideoGenerator
 from vidgen.models import vae as vae_lib
 from vidgen.train import dit_trainer

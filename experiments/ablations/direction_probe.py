@@ -34,10 +34,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vidgen.data import probe, video_io, world  # noqa: E402
+from vidgen.data import video_io  # noqa: E402
+from vidgen.world import probe, scenes as world  # noqa: E402
 from vidgen.diffusion import guidance  # noqa: E402
-from vidgen.eval import world_metrics  # noqa: E402
-from vidgen.eval.features import as_float_video  # noqa: E402
+from vidgen.world import metrics as world_metrics  # noqa: E402
+from vidgen.world.features import as_float_video  # noqa: E402
 from vidgen.generation import VideoGenerator  # noqa: E402
 from vidgen.models import vae as vae_lib  # noqa: E402
 from vidgen.models.text_to_video import TextToVideo  # noqa: E402

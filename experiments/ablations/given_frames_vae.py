@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from vidgen import config_lib, prompting
-from vidgen.eval import prompting_eval, world_metrics
+from vidgen.eval import prompting_eval
+from vidgen.world import metrics as world_metrics
 from vidgen.eval.prompting_report import given_frames
 from vidgen.generation import Settings, VideoGenerator
 from vidgen.models import vae as vae_lib

@@ -16,7 +16,8 @@ import argparse
 import numpy as np
 
 from vidgen import runs
-from vidgen.data import pipeline, world
+from vidgen.data import pipeline
+from vidgen.world import scenes as world
 from vidgen.eval import image_metrics
 from vidgen.models import vae as vae_lib
 

@@ -23,7 +23,8 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 from absl import flags  # noqa: E402
 
 from vidgen import config_lib  # noqa: E402
-from vidgen.data import pipeline, video_io, world  # noqa: E402
+from vidgen.data import pipeline, video_io  # noqa: E402
+from vidgen.world import scenes as world  # noqa: E402
 
 
 def write_mp4_folder(config, folder: str, count: int) -> None:

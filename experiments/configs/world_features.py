@@ -1,7 +1,7 @@
-"""The world feature network: the embedding of vidgen's Fréchet video distance (vidgen/eval/features.py).
+"""The world feature network: the embedding of vidgen's Fréchet video distance (vidgen/world/features.py).
 
-Run:  python -m vidgen.eval.train_features --out runs/world_features
-Smoke: python -m vidgen.eval.train_features --config experiments/configs/world_features.py:tiny --out /tmp/wf
+Run:  python -m vidgen.world.train_features --out runs/world_features
+Smoke: python -m vidgen.world.train_features --config experiments/configs/world_features.py:tiny --out /tmp/wf
 Trains on every kind of world scene (1-3 objects, gravity, occluders, camera pans) at the
 quickstart's clip size (17x32x32). Measured on a 2-core AMD Zen 3: 4.4 min (6.6 before the
 training loop stopped waiting for each step's loss before rendering the next batch); held-out
@@ -13,7 +13,7 @@ accuracy (256 eval-split videos) 0.94 averaged over heads: background 1.00, colo
 import ml_collections
 
 from experiments.configs import common
-from vidgen.eval.features import FeatureEvalConfig, FeatureNetConfig, FeatureTrainConfig
+from vidgen.world.features import FeatureEvalConfig, FeatureNetConfig, FeatureTrainConfig
 from vidgen.train.optimizer import OptimConfig
 
 

@@ -81,7 +81,8 @@ def test_export_command_line(tmp_path):
   out = tmp_path / 'out'
   result = subprocess.run(
       [sys.executable, '-m', 'vidgen.data.export', '--config', CONFIG, '--out', str(out), '--split', 'eval',
-       '--num_records', '2', '--config.data.source=folder', f'--config.data.folder.path={videos}'],
+       '--num_records', '2', '--config.data.source=folder', f'--config.data.folder.path={videos}',
+       f'--config.data.folder.eval_path={videos}'],  # the folder's own eval split: a folder of its own
       cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads((out / 'eval.json').read_text())['num_records'] == 2
@@ -89,7 +90,7 @@ def test_export_command_line(tmp_path):
 
 
 def test_export_world_reads_back_identical(tmp_path):
-  world = pytest.importorskip('vidgen.data.world')  # runs once the world source has landed
+  world = pytest.importorskip('vidgen.world.scenes')  # runs once the world source has landed
   config = config_lib.load_config('experiments/configs/world.py:physics', {'data.num_frames': 5})
   export.export(config, str(tmp_path), split='eval', num_records=4, records_per_shard=3)
   truth = world.make_source(config.data, 'eval', config.seed)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vidgen.data import world
+from vidgen.world import scenes as world
 from vidgen.eval import coherence
 
 SPEC = world.WorldSpec(max_objects=1, occluder_prob=0.5)

@@ -71,7 +71,7 @@ def export(config: ml_collections.ConfigDict, out: str, split: str | None = None
     os.remove(path)
 
   writer = ShardWriter(out, split, num_records, records_per_shard)
-  skips_substitutes = isinstance(source, sources.VideoFolderSource)
+  skips_substitutes = getattr(source, 'substitutes_unreadable', False)
   skipped = 0
   with writer:
     for i in range(num_records):

@@ -28,7 +28,7 @@ from PIL import Image
 from vidgen.data import sources
 from vidgen.data.sources import ArrayRecordConfig, FolderConfig, TfdsConfig
 from vidgen.data.tokenizer import TokenizerConfig
-from vidgen.data.world import WorldConfig
+from vidgen.world.scenes import WorldConfig
 
 if TYPE_CHECKING:
   from vidgen.data.tokenizer import Tokenizer

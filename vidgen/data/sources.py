@@ -34,6 +34,7 @@ import ml_collections
 import numpy as np
 
 from vidgen.data import video_io
+from vidgen.world import scenes as world
 
 SOURCES = ('world', 'folder', 'array_record', 'tfds')
 
@@ -100,6 +101,8 @@ class VideoFolderSource:
   next readable one in order (so the result is deterministic), the file is logged once,
   and `num_skipped` counts such files in this process.
   """
+
+  substitutes_unreadable = True  # an unreadable file's record is the next readable one's
 
   def __init__(self, path: str | os.PathLike, captions: str | os.PathLike | None = None):
     path = os.fspath(path)
@@ -440,7 +443,12 @@ class SubsetSource:
   def __init__(self, source: Any, indices: Sequence[int], description: str):
     self._source = source
     self._indices = list(indices)
+    self._position = {j: i for i, j in enumerate(self._indices)}
     self.description = description
+
+  @property
+  def substitutes_unreadable(self) -> bool:
+    return getattr(self._source, 'substitutes_unreadable', False)
 
   def __len__(self) -> int:
     return len(self._indices)
@@ -448,7 +456,8 @@ class SubsetSource:
   def __getitem__(self, index: int) -> dict[str, Any]:
     index = _check_index(index, len(self), self)
     record = dict(self._source[self._indices[index]])
-    record['index'] = np.int64(index)
+    # source[r['index']] is r: a folder's stand-in for an unreadable video keeps its own index (-1: not on this side)
+    record['index'] = np.int64(self._position.get(int(record['index']), -1))
     return record
 
   def __repr__(self) -> str:
@@ -501,7 +510,6 @@ def describe_split(data_config: ml_collections.ConfigDict, split: str) -> str:
 def _make_source(data_config: ml_collections.ConfigDict, split: str, seed: int):
   kind = data_config.source
   if kind == 'world':
-    from vidgen.data import world  # pylint: disable=g-import-not-at-top
     return world.make_source(data_config, split, seed)
   if kind == 'folder':
     c = data_config.folder

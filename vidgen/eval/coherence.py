@@ -28,8 +28,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vidgen.data import probe, world
-from vidgen.eval import intervals, world_metrics
+from vidgen.world import probe, scenes as world
+from vidgen.eval import intervals
+from vidgen.world import metrics as world_metrics
 
 WINDOW_SECONDS = 2.0
 METRICS = ('identity', 'background', 'motion', 'bounce', 'teleport', 'permanence', 'holds')

@@ -3,7 +3,7 @@
   python -m vidgen.eval.frechet generated.npz real.npz [--key features]
 
 The function takes feature arrays, whatever network made them: the world feature network
-(vidgen/eval/features.py) in `vidgen.evaluate`, or I3D features computed elsewhere
+(vidgen/world/features.py) in `vidgen.evaluate`, or I3D features computed elsewhere
 (`load_features` reads .npy and .npz files), which gives the standard FVD of Unterthiner et
 al. 2018. Distances are only comparable between sets embedded by the same network and of
 similar size: the estimate is biased upwards for small sets, so the report also gives the

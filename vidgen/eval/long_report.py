@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-t
 import numpy as np  # noqa: E402
 
 from vidgen import paths  # noqa: E402
-from vidgen.data import video_io, world  # noqa: E402
+from vidgen.data import video_io  # noqa: E402
+from vidgen.world import scenes as world  # noqa: E402
 from vidgen.eval import coherence, intervals, report  # noqa: E402
 from vidgen.eval.contact_sheet import save_contact_sheet  # noqa: E402
 from vidgen.generation import Settings, VideoGenerator  # noqa: E402

@@ -29,8 +29,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vidgen.data import probe, world
-from vidgen.eval import intervals, world_metrics
+from vidgen.world import probe, scenes as world
+from vidgen.eval import intervals
+from vidgen.world import metrics as world_metrics
 from vidgen.eval.image_metrics import psnr
 
 POSITION_TOLERANCE = 2.0  # px: the targets' "within 2 px"

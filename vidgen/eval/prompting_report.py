@@ -16,7 +16,8 @@ import numpy as np
 
 from vidgen import paths, prompting, sample
 from vidgen.data import video_io
-from vidgen.eval import intervals, prompting_eval, report, world_metrics
+from vidgen.eval import intervals, prompting_eval, report
+from vidgen.world import metrics as world_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.generation import TASKS, Settings, Task, VideoGenerator
 from vidgen.models import vae as vae_lib

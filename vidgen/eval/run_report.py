@@ -12,7 +12,8 @@ import os
 from typing import Any, Mapping, Sequence
 
 from vidgen import paths
-from vidgen.eval import intervals, plots, report, world_metrics
+from vidgen.eval import intervals, plots, report
+from vidgen.world import metrics as world_metrics
 
 BAR_METRICS = ('adherence',) + world_metrics.ADHERENCE + ('bounce', 'consistency', 'permanence')
 SUMMARY_METRICS = ('adherence',) + world_metrics.ADHERENCE + ('fvd',)
@@ -111,7 +112,7 @@ def write_report(results: Mapping[str, Any], out_dir: str, training_rows: Sequen
           'better': ['higher' if world_metrics.BY_NAME[m].higher_is_better else 'lower' for m in metrics],
           'what it measures': [world_metrics.BY_NAME[m].description for m in metrics]}),
       '',
-      f'Rows are read by the world probe (vidgen/data/probe.py) and scored against the ground truth of the world '
+      f'Rows are read by the world probe (vidgen/world/probe.py) and scored against the ground truth of the world '
       f'video each prompt was written from. The reference columns score, for the same prompts: the real videos; '
       f'the real videos encoded and decoded by the run\'s VAE (`{protocol["vae_workdir"]}`); and N(0, 1) noise in '
       f'the DiT\'s latent space decoded by that VAE. fvd: Fréchet video distance to the real videos of the prompts '

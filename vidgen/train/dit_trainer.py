@@ -23,7 +23,7 @@ from vidgen import config_blocks, runs
 from vidgen.data import pipeline, sources
 from vidgen.data.tokenizer import Tokenizer
 from vidgen.diffusion import masking, objectives
-from vidgen.eval import world_metrics
+from vidgen.world import metrics as world_metrics
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.generation import Settings, VideoGenerator
 from vidgen.models import flops

@@ -1,6 +1,6 @@
-"""Trains the world feature network (the FVD embedding, see vidgen/eval/features.py) and saves it.
+"""Trains the world feature network (the FVD embedding, see vidgen/world/features.py) and saves it.
 
-  python -m vidgen.eval.train_features --out runs/world_features \
+  python -m vidgen.world.train_features --out runs/world_features \
       [--config experiments/configs/world_features.py[:tiny]] [--config.train.num_steps=...]
 
 Writes OUT/params.msgpack and OUT/features.json (the config, the weights' SHA-256, the held-out
@@ -25,8 +25,8 @@ from absl import app, flags
 from flax import serialization
 
 from vidgen import config_lib, entrypoint, host_memory, paths
-from vidgen.data import world
-from vidgen.eval import features as features_lib
+from vidgen.world import scenes as world
+from vidgen.world import features as features_lib
 from vidgen.train import optimizer as optimizer_lib
 
 DEFAULT_CONFIG = 'experiments/configs/world_features.py'

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vidgen import config_lib
-from vidgen.data import world
-from vidgen.eval import features, train_features
+from vidgen.world import scenes as world
+from vidgen.world import features, train_features
 
 
 @pytest.fixture(scope='module')

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from vidgen import config_lib
-from vidgen.data import probe
-from vidgen.eval import world_metrics
+from vidgen.world import probe
+from vidgen.world import metrics as world_metrics
 
 
 @pytest.fixture(scope='module')

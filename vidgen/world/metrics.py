@@ -1,6 +1,6 @@
 """World metrics of a set of videos: what the probe reads, against each prompt's ground truth, with intervals.
 
-Each video is probed once (vidgen/data/probe.py) and scored against the world record its
+Each video is probed once (vidgen/world/probe.py) and scored against the world record its
 prompt came from; a set's metrics pool those scores. Definitions (and what a uniform guess
 would score) live in METRICS, so the report, the JSON and the plots say the same thing.
 
@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from vidgen.data import probe, world
+from vidgen.world import probe, scenes as world
 from vidgen.eval import intervals
 
 

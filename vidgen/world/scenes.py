@@ -1,7 +1,7 @@
 """The built-in world: an infinite, deterministic dataset of captioned videos whose truth is known.
 
 Real video datasets cannot be downloaded everywhere, and a research codebase needs data
-where the truth is known, so generated videos can be scored (see `vidgen/data/probe.py`).
+where the truth is known, so generated videos can be scored (see `vidgen/world/probe.py`).
 Sample `i` of a split is a pure function of `(seed, split, i)`.
 
 A video shows 1 to 3 objects (shape, colour, size, direction, speed) on a dark background

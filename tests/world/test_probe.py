@@ -1,4 +1,4 @@
-"""Tests for vidgen/data/probe.py: the probe agrees with the world's truth, and not with noise.
+"""Tests for vidgen/world/probe.py: the probe agrees with the world's truth, and not with noise.
 
 The agreement test is what makes probe scores of generated videos meaningful: on ground-truth
 world videos of every size, length and option, the probe must read back what was rendered.
@@ -11,9 +11,9 @@ import itertools
 import numpy as np
 import pytest
 
-from vidgen.data import probe
-from vidgen.data import world
-from vidgen.data.world import WorldSpec
+from vidgen.world import probe
+from vidgen.world import scenes as world
+from vidgen.world.scenes import WorldSpec
 
 SIZES = [(32, 32), (32, 48), (48, 32), (64, 64)]
 FRAMES = [1, 5, 17, 33]

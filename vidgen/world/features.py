@@ -12,7 +12,7 @@ VAE encoder changes from run to run (so distances of two runs are not comparable
 blind to whatever that VAE fails to encode, and a random network measures pixel statistics.
 
 Deterministic: the net is trained from a fixed seed on deterministic world videos
-(`python -m vidgen.eval.train_features`), saved with the SHA-256 of its weights, and the
+(`python -m vidgen.world.train_features`), saved with the SHA-256 of its weights, and the
 report names that hash; features are computed per video (no batch statistics),
 so a video's features do not depend on what it is batched with.
 
@@ -38,7 +38,7 @@ import numpy as np
 from flax import serialization
 
 from vidgen import paths
-from vidgen.data import world
+from vidgen.world import scenes as world
 
 PARAMS_FILE = 'params.msgpack'
 INFO_FILE = 'features.json'
@@ -63,7 +63,7 @@ class FeatureNetConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FeatureTrainConfig:
-  """The feature net's `train` block (vidgen/eval/train_features.py)."""
+  """The feature net's `train` block (vidgen/world/train_features.py)."""
   num_steps: int = 1500
   log_every: int = 250
 
@@ -171,7 +171,7 @@ class FeatureExtractor:
     if not paths.exists(info_path):
       raise FileNotFoundError(
           f'{directory} holds no world feature net ({INFO_FILE} is missing). Train one with '
-          f'`python -m vidgen.eval.train_features --out {directory}`.')
+          f'`python -m vidgen.world.train_features --out {directory}`.')
     self.directory = directory
     self.info = json.load(paths.open_file(info_path))
     config = ml_collections.ConfigDict(self.info['config'])

@@ -1,4 +1,4 @@
-"""Tests for vidgen/data/world.py: determinism, splits, record layout, captions, physics, specs, Grain."""
+"""Tests for vidgen/world/scenes.py: determinism, splits, record layout, captions, physics, specs, Grain."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import common
-from vidgen.data import world
-from vidgen.data.world import WorldSource, WorldSpec
+from vidgen.world import scenes as world
+from vidgen.world.scenes import WorldSource, WorldSpec
 
 PHYSICS = dict(gravity_prob=0.3, occluder_prob=0.3, pan_prob=0.3)
 

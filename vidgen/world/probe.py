@@ -3,7 +3,7 @@
 It works on any uint8 video [T, H, W, 3], real world footage or generated, and is how vidgen
 scores generated videos: against the ground truth of a world record (`score_against_truth`)
 or against the caption it was generated from (`score_against_caption`). On ground-truth world
-videos it agrees with the truth (tests/data/test_probe.py measures by how much), which is
+videos it agrees with the truth (tests/world/test_probe.py measures by how much), which is
 what makes its scores of generated videos meaningful.
 
 How it reads a video:
@@ -37,7 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from vidgen.data import world
+from vidgen.world import scenes as world
 
 # Thresholds, as fractions of min(H, W) unless noted.
 STILL_SPEED = 0.01  # px/frame below which an object is still (half the slow speed)
