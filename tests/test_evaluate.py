@@ -7,11 +7,16 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from tests.video_folders import write_video_folder
 from vidgen import config_lib, evaluate
-from vidgen.world import metrics as world_metrics
+from vidgen.eval import samples_report
 from vidgen.generation import Settings
+from vidgen.world import metrics as world_metrics
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -187,3 +192,27 @@ def test_long_task_cli_errors(tiny_dit_run):
                            '--seconds', '4'], capture_output=True, text=True, env=env)
   assert result.returncode != 0 and '--seconds goes with --task long' in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_a_run_on_its_own_videos_is_evaluated_by_loss_and_samples(tiny_dit_run, tmp_path):
+  run = tmp_path / 'my_dit'
+  shutil.copytree(tiny_dit_run, run, ignore=shutil.ignore_patterns('evaluation', 'samples'))
+  config = json.loads((run / 'config.json').read_text())
+  config['data'].update(source='folder')
+  config['data']['folder'].update(path=write_video_folder(tmp_path / 'train', 3),
+                                  eval_path=write_video_folder(tmp_path / 'eval', 2))
+  config['eval']['data_source'] = ''
+  (run / 'config.json').write_text(json.dumps(config))
+  assert not evaluate.on_world(str(run))
+  results = samples_report.evaluate_samples(str(run), num_videos=2, settings=Settings(steps=1), batch_size=2,
+                                            verbose=False)
+  out = run / 'evaluation' / 'samples'
+  assert results['protocol']['eval_data'] == f'held-out folder data at {tmp_path / "eval"}'
+  assert results['prompts'] == ['a large red square number 0', 'a large red square number 1']
+  assert np.isfinite(results['eval_loss']['losses']['loss']) and 'loss_t0.95' in results['eval_loss']['losses']
+  assert sorted(os.listdir(out / 'samples'))[:2] == ['00.gif', '00.mp4'] and (out / 'samples' / 'contact_sheet.png').exists()
+  markdown = (out / 'report.md').read_text()
+  assert f'held-out folder data at {tmp_path / "eval"}' in markdown and 'No probe scores' in markdown
+  result = subprocess.run([sys.executable, '-m', 'vidgen.evaluate', '--workdir', str(run), '--task', 'i2v'],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert result.returncode == 1 and 'evaluated on its own data, not the world' in result.stderr

@@ -24,7 +24,7 @@ from vidgen.data.pipeline import DataConfig
 from vidgen.diffusion.masking import MaskingConfig
 from vidgen.diffusion.objectives import DiffusionConfig
 from vidgen.diffusion.samplers import SampleConfig
-from vidgen.world.features import FeatureEvalConfig, FeatureNetConfig, FeatureTrainConfig
+from vidgen.world.features import FeatureEvalConfig, FeatureNetConfig
 from vidgen.models.dit import DiTConfig
 from vidgen.models.text import TextEncoderConfig
 from vidgen.models.vae import VAEConfig
@@ -92,7 +92,8 @@ class FeaturesRun:
   data: DataConfig = _block(DataConfig)
   net: FeatureNetConfig = _block(FeatureNetConfig)
   optim: OptimConfig = _block(OptimConfig)
-  train: FeatureTrainConfig = _block(FeatureTrainConfig)
+  train: TrainConfig = _block(TrainConfig)
+  parallel: ParallelConfig = _block(ParallelConfig)
   eval: FeatureEvalConfig = _block(FeatureEvalConfig)
 
 

@@ -18,6 +18,10 @@ DiT's loss by noise level on those held-out videos. Writes into WORKDIR/evaluati
 (or --out): metrics.json, report.md, metrics.png, loss_by_noise.png, training.png (if the
 run logged evaluations), contact_sheet.png, features.npz and samples/.
 
+A run whose eval data is not the world (trained on a folder of videos, shards, TFDS) gets the
+evaluators that need no world truth instead: the eval loss on its held-out videos and a
+contact sheet of sampled prompts (vidgen/eval/samples_report.py), in WORKDIR/evaluation/samples.
+
 `--compare` reads the metrics.json of each run (a run's workdir, its evaluation folder, or the
 file) and writes one table and plot of the runs side by side.
 """
@@ -33,9 +37,9 @@ from typing import Any, Sequence
 import numpy as np
 from absl import app, flags, logging
 
-from vidgen import entrypoint, host_memory, paths, runs, sample
+from vidgen import config_lib, entrypoint, host_memory, paths, runs, sample
 from vidgen.data import video_io
-from vidgen.eval import frechet, long_report, prompting_report, run_report
+from vidgen.eval import frechet, long_report, prompting_report, run_report, samples_report
 from vidgen.world import metrics as world_metrics, train_features
 from vidgen.eval.contact_sheet import save_contact_sheet
 from vidgen.world.features import as_float_video
@@ -199,6 +203,12 @@ def find_metrics(path: str, split: str = 'eval') -> str:
                           f'--split {split}` first (it writes {path}/evaluation/{split}/metrics.json).')
 
 
+def on_world(workdir: str) -> bool:
+  """Whether a run is evaluated on world data (its eval.data_source, else its data.source)."""
+  config = config_lib.read_saved_config(workdir)
+  return (config.eval.data_source or config.data.source) == 'world'
+
+
 def compare_runs(run_paths: Sequence[str], out_dir: str, split: str = 'eval') -> str:
   """Writes comparison.md/.json/.png for the evaluated runs at `run_paths`; returns the markdown."""
   if len(run_paths) < 2:
@@ -225,6 +235,15 @@ def main(argv):
     raise app.UsageError('--workdir (a trained DiT run) is required, or --compare DIR1 DIR2 ...')
   settings = Settings(steps=FLAGS.steps, cfg_scale=FLAGS.cfg_scale, sampler=FLAGS.sampler, seed=FLAGS.seed,
                       factorized=FLAGS.factorized)
+  if not on_world(FLAGS.workdir):
+    if FLAGS.task not in (None, 't2v') or FLAGS.seconds is not None:
+      raise app.UsageError(f'{FLAGS.workdir} is evaluated on its own data, not the world: --task and --seconds score '
+                           'with the world probe; run without them for its eval loss and a contact sheet.')
+    results = samples_report.evaluate_samples(
+        FLAGS.workdir, num_videos=FLAGS.num_videos if FLAGS['num_videos'].present else 16, settings=settings,
+        batch_size=FLAGS.batch_size, out_dir=FLAGS.out)
+    print('\n' + samples_report.samples_report(results))
+    return
   if FLAGS.task == 'long' or FLAGS.seconds is not None:
     if FLAGS.task not in (None, 'long'):
       raise app.UsageError(f'--seconds goes with --task long (a long video per prompt), not --task {FLAGS.task}.')

@@ -13,7 +13,8 @@ accuracy (256 eval-split videos) 0.94 averaged over heads: background 1.00, colo
 import ml_collections
 
 from experiments.configs import common
-from vidgen.world.features import FeatureEvalConfig, FeatureNetConfig, FeatureTrainConfig
+from vidgen.parallel.mesh import ParallelConfig
+from vidgen.world.features import FeatureEvalConfig, FeatureNetConfig
 from vidgen.train.optimizer import OptimConfig
 
 
@@ -25,12 +26,14 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   config.data.world.update(gravity_prob=0.2, occluder_prob=0.2, pan_prob=0.2)
   config.net = common.block(FeatureNetConfig, widths=(64, 128))
   config.optim = common.block(OptimConfig, lr=3e-3, warmup_steps=50, weight_decay=0.0)
-  config.train = common.block(FeatureTrainConfig, num_steps=1500, log_every=250)
+  # Evaluated once, after training (its held-out accuracy goes into features.json).
+  config.train = common.train_config(num_steps=1500, log_every=250, eval_every=0, checkpoint_every=500)
+  config.parallel = common.block(ParallelConfig)
   config.eval = common.block(FeatureEvalConfig, num_videos=256)  # eval-split videos its accuracy is read on
   if arg == 'tiny':
     config.data.update(num_frames=5, height=16, width=16, batch_size=4)
     config.net.widths = (8, 16)
-    config.train.update(num_steps=3, log_every=1)
+    config.train.update(num_steps=3, log_every=1, checkpoint_every=3)
     config.eval.num_videos = 8
   elif arg:
     raise ValueError(f'Unknown arg {arg!r} for world_features.py: use tiny.')

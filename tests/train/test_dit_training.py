@@ -1,6 +1,5 @@
 """The real DiT training loop on the tiny config."""
 
-import json
 import os
 import types
 
@@ -9,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.video_folders import write_video_folder
 from vidgen import config_lib, runs
-from vidgen.data import video_io
 from vidgen.diffusion import masking, objectives
 from vidgen.train import dit_trainer
 from vidgen.train import metrics as metrics_lib
@@ -55,25 +54,13 @@ def test_probe_evaluation_needs_world_eval_data(tiny_vae_run):
     config_lib.load_config('experiments/configs/dit_world.py:tiny', {'eval.evaluators': "('loss', 'fvd')"})
 
 
-def _video_folder(path, n):
-  path.mkdir()
-  rows = []
-  for i in range(n):
-    frames = np.zeros((9, 16, 16, 3), np.uint8)
-    frames[:, 4:10, i:i + 6] = 200  # a block, a different place in each
-    video_io.write_video(path / f'{i}.mp4', frames, fps=8)
-    rows.append(json.dumps({'file': f'{i}.mp4', 'caption': f'a large red square number {i}'}))
-  (path / 'captions.jsonl').write_text('\n'.join(rows) + '\n')
-  return str(path)
-
-
 def test_a_run_on_its_own_videos_is_evaluated_by_loss_and_a_contact_sheet(tiny_dit_run, tmp_path):
   """Training on a folder of real videos needs no config change to evaluate: no probe, which
   needs the world's truth, but the eval loss on held-out videos and a sheet of sampled prompts."""
   _, params, extra, config, _ = runs.load_dit(tiny_dit_run)
   config.data.source = 'folder'
-  config.data.folder.path = _video_folder(tmp_path / 'train', 3)
-  config.data.folder.eval_path = _video_folder(tmp_path / 'eval', 2)
+  config.data.folder.path = write_video_folder(tmp_path / 'train', 3)
+  config.data.folder.eval_path = write_video_folder(tmp_path / 'eval', 2)
   config.eval.evaluators = ()
   config.eval.num_videos = 2
   trainer = dit_trainer.DiTTrainer(config, tiny_dit_run)

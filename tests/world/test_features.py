@@ -2,11 +2,13 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 
 from vidgen import config_lib
+from vidgen.train import loop, metrics
 from vidgen.world import scenes as world
 from vidgen.world import features, train_features
 
@@ -43,17 +45,27 @@ def test_embed_is_per_video_and_deterministic(trained):
   assert extractor.sha256[:12] in extractor.description
 
 
-def test_a_changed_weights_file_and_a_missing_net_are_clear_errors(trained, tmp_path):
-  out, _ = trained
+def test_a_changed_hash_an_old_format_and_a_missing_net_are_clear_errors(trained, tmp_path):
+  out, info = trained
   with pytest.raises(FileNotFoundError, match='train_features'):
     features.FeatureExtractor(str(tmp_path))
-  for name in ('features.json', 'params.msgpack'):
-    with open(os.path.join(out, name), 'rb') as src, open(tmp_path / name, 'wb') as dst:
-      dst.write(src.read())
-  with open(tmp_path / 'params.msgpack', 'ab') as f:
-    f.write(b'\0')
-  with pytest.raises(ValueError, match='does not match the hash'):
-    features.FeatureExtractor(str(tmp_path))
+  shutil.copytree(out, tmp_path / 'copy')
+  (tmp_path / 'copy' / 'features.json').write_text(json.dumps(dict(info, params_sha256='0' * 64)))
+  with pytest.raises(ValueError, match='do not match the hash'):
+    features.FeatureExtractor(str(tmp_path / 'copy'))
+  shutil.rmtree(tmp_path / 'copy' / 'checkpoints')  # what an older vidgen wrote: features.json + params.msgpack
+  with pytest.raises(FileNotFoundError, match='older vidgen'):
+    features.FeatureExtractor(str(tmp_path / 'copy'))
+
+
+def test_the_net_trains_through_the_shared_loop_and_resumes_to_the_same_weights(trained, tmp_path):
+  _, info = trained
+  config = config_lib.load_config('experiments/configs/world_features.py:tiny', {'train.checkpoint_every': 1})
+  loop.run(train_features.FeaturesTrainer(config), str(tmp_path), stop_after=2)  # as if preempted after 2 steps
+  assert not (tmp_path / 'features.json').exists()
+  resumed = train_features.train_features(config, str(tmp_path), verbose=False)
+  assert resumed['params_sha256'] == info['params_sha256'] and resumed['steps'] == 3
+  assert [r['step'] for r in metrics.read_metrics(str(tmp_path)) if 'train/loss' in r] == [1, 2, 3]
 
 
 def test_labels_of_a_record():

@@ -38,9 +38,9 @@ import numpy as np
 from flax import serialization
 
 from vidgen import paths
+from vidgen.train import checkpoint as checkpoint_lib
 from vidgen.world import scenes as world
 
-PARAMS_FILE = 'params.msgpack'
 INFO_FILE = 'features.json'
 PAN_CLASSES = ((0, 0),) + tuple(world.PAN_PHRASES)  # no pan, then the 8 pan directions
 # Heads of the classifier: name -> number of classes. Per-colour heads are read only where
@@ -59,17 +59,6 @@ class FeatureNetConfig:
   def __post_init__(self):
     if len(self.widths) != 2 or min(self.widths) < 1:
       raise ValueError(f'net.widths must be two positive widths, got {self.widths}.')
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureTrainConfig:
-  """The feature net's `train` block (vidgen/world/train_features.py)."""
-  num_steps: int = 1500
-  log_every: int = 250
-
-  def __post_init__(self):
-    if self.num_steps < 1 or self.log_every < 1:
-      raise ValueError(f'train.num_steps and log_every must be >= 1, got {self.num_steps}, {self.log_every}.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +152,13 @@ def as_float_video(videos: Any) -> np.ndarray:
   return x.astype(np.float32)
 
 
+def params_sha256(params: Any) -> str:
+  """The SHA-256 of the weights' bytes (flax msgpack): which net made a set of features."""
+  return hashlib.sha256(serialization.to_bytes(jax.device_get(params))).hexdigest()
+
+
 class FeatureExtractor:
-  """A trained world feature net, loaded from the folder `train_features` wrote."""
+  """A trained world feature net, loaded from the run folder `train_features` trained in."""
 
   def __init__(self, directory: str):
     info_path = os.path.join(directory, INFO_FILE)
@@ -174,16 +168,24 @@ class FeatureExtractor:
           f'`python -m vidgen.world.train_features --out {directory}`.')
     self.directory = directory
     self.info = json.load(paths.open_file(info_path))
+    if not paths.exists(os.path.join(directory, 'checkpoints')):
+      raise FileNotFoundError(f'{directory} has {INFO_FILE} but no checkpoints/: it was written by an older vidgen '
+                              '(params.msgpack); train the feature net again into a new folder.')
     config = ml_collections.ConfigDict(self.info['config'])
     self.model = WorldClassifier(tuple(config.net.widths))
     data = config.data
-    template = self.model.init(jax.random.key(0), jnp.zeros((1, data.num_frames, data.height, data.width, 3)))
-    with paths.open_file(os.path.join(directory, PARAMS_FILE), 'rb') as f:
-      raw = f.read()
-    if hashlib.sha256(raw).hexdigest() != self.info['params_sha256']:
-      raise ValueError(f'{directory}/{PARAMS_FILE} does not match the hash in {INFO_FILE}: the files are from '
+    shapes = jax.eval_shape(lambda: self.model.init(jax.random.key(0), jnp.zeros((1, data.num_frames, data.height,
+                                                                                   data.width, 3)))['params'])
+    one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=one), shapes)
+    ckpt = checkpoint_lib.Checkpointer(os.path.join(directory, 'checkpoints'), create=False)
+    try:
+      self.params = ckpt.restore_subset({'params': abstract}, step=self.info['steps'])['params']
+    finally:
+      ckpt.close()
+    if params_sha256(self.params) != self.info['params_sha256']:
+      raise ValueError(f'The weights in {directory}/checkpoints do not match the hash in {INFO_FILE}: they are from '
                        'different trainings or corrupt; train the feature net again.')
-    self.params = serialization.from_bytes(template['params'], raw)
     self._embed = jax.jit(lambda p, v: self.model.apply({'params': p}, v, method=WorldClassifier.embed))
     self._classify = jax.jit(lambda p, v: self.model.apply({'params': p}, v))
 
@@ -210,4 +212,4 @@ class FeatureExtractor:
 
 
 __all__ = ['WorldFeatureNet', 'WorldClassifier', 'FeatureExtractor', 'record_labels', 'as_float_video',
-           'GLOBAL_HEADS', 'COLOR_HEADS']
+           'GLOBAL_HEADS', 'COLOR_HEADS', 'params_sha256']

@@ -1,42 +1,41 @@
-"""Trains the world feature network (the FVD embedding, see vidgen/world/features.py) and saves it.
+"""Trains the world feature network (the FVD embedding, see vidgen/world/features.py) through the
+shared training loop, like the VAE and the DiT.
 
   python -m vidgen.world.train_features --out runs/world_features \
       [--config experiments/configs/world_features.py[:tiny]] [--config.train.num_steps=...]
 
-Writes OUT/params.msgpack and OUT/features.json (the config, the weights' SHA-256, the held-out
-accuracy of each head). Deterministic: batch i is world training videos i·B … (i+1)·B − 1,
-and the same command on the same software writes the same weights.
+OUT is a run like any other (config.json, checkpoints/, metrics.jsonl; killed or preempted,
+the same command resumes), plus OUT/features.json: the weights' SHA-256 and the held-out
+accuracy of each head, which reports cite. Deterministic: batch i is world training videos
+i·B … (i+1)·B − 1, the weights start from `config.seed`, and the same command on the same
+software writes the same weights.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import io
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Mapping
 
+import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 from absl import app, flags
-from flax import serialization
 
 from vidgen import config_lib, entrypoint, host_memory, paths
-from vidgen.world import scenes as world
-from vidgen.world import features as features_lib
+from vidgen.train import loop
 from vidgen.train import optimizer as optimizer_lib
+from vidgen.train.state import TrainState
+from vidgen.world import features as features_lib
+from vidgen.world import scenes as world
 
 DEFAULT_CONFIG = 'experiments/configs/world_features.py'
-
-
-def _batch(source: world.WorldSource, start: int, size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-  records = [source[i % len(source)] for i in range(start, start + size)]
-  labels = [features_lib.record_labels(r) for r in records]
-  video = features_lib.as_float_video(np.stack([r['frames'] for r in records]))
-  return video, {k: np.stack([l[k] for l in labels]) for k in labels[0]}
 
 
 def _losses(logits: dict[str, jax.Array], labels: dict[str, jax.Array]) -> jax.Array:
@@ -66,53 +65,73 @@ def accuracy(extractor_or_logits: Any, labels: dict[str, np.ndarray]) -> dict[st
   return out
 
 
+def _example(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  """A world record → the net's input video (float32 in [-1, 1]) and its heads' labels."""
+  return {'video': features_lib.as_float_video(record['frames']), **features_lib.record_labels(record)}
+
+
+class FeaturesTrainer:
+  """The feature net's part of the shared loop (vidgen/train/loop.py)."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.model = features_lib.WorldClassifier(tuple(config.net.widths))
+    self.optimizer = optimizer_lib.make_optimizer(config.optim, config.train.num_steps)
+
+  def dataset(self) -> grain.IterDataset:
+    """World training videos in order (no shuffle: batch i is videos i·B … (i+1)·B − 1)."""
+    source = world.make_source(self.config.data, 'train', self.config.seed)
+    local_batch = self.config.data.batch_size // jax.process_count()
+    ds = grain.MapDataset.source(source).repeat()[jax.process_index()::jax.process_count()]
+    return ds.map(_example).batch(local_batch, drop_remainder=True).to_iter_dataset()
+
+  def init_state(self, rng: jax.Array, batch: Mapping[str, Any]) -> TrainState:
+    del rng  # the weights start from config.seed itself, as the net's reports always have
+    params = self.model.init(jax.random.key(self.config.seed), batch['video'][:1])['params']
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.optimizer.init(params),
+                      ema_params=params)
+
+  def train_step(self, state: TrainState, batch: Mapping[str, Any], rng: jax.Array):
+    del rng
+    labels = {k: v for k, v in batch.items() if k != 'video'}
+    loss, grads = jax.value_and_grad(lambda p: _losses(self.model.apply({'params': p}, batch['video']), labels))(
+        state.params)
+    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # The features are the trained weights themselves (no EMA), as every FVD this net has given.
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=params), {'loss': loss}
+
+  def evaluate(self, state: TrainState, step: int, workdir: str) -> dict[str, float]:
+    return {f'accuracy/{k}': v for k, v in self.accuracy(state.params).items()}
+
+  def accuracy(self, params: Any) -> dict[str, float]:
+    """Per-head accuracy on the first `eval.num_videos` world eval videos, and their mean."""
+    source = world.make_source(self.config.data, 'eval', self.config.seed)
+    classify = jax.jit(lambda p, v: self.model.apply({'params': p}, v))
+    logits, labels = [], []
+    n, batch_size = self.config.eval.num_videos, self.config.data.batch_size
+    for i in range(0, n, batch_size):
+      examples = [_example(source[j]) for j in range(i, min(i + batch_size, n))]
+      batch = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+      logits.append({k: np.asarray(v) for k, v in classify(params, batch.pop('video')).items()})
+      labels.append(batch)
+    return accuracy({k: np.concatenate([l[k] for l in logits]) for k in logits[0]},
+                    {k: np.concatenate([l[k] for l in labels]) for k in labels[0]})
+
+
 def train_features(config: ml_collections.ConfigDict, out: str, verbose: bool = True) -> dict[str, Any]:
-  """Trains the net of `config` and writes it to `out`; returns the saved info (features.json)."""
-  data = config.data
-  train_source = world.make_source(data, 'train', config.seed)
-  eval_source = world.make_source(data, 'eval', config.seed)
-  model = features_lib.WorldClassifier(tuple(config.net.widths))
-  steps, batch_size = config.train.num_steps, data.batch_size
-  video, _ = _batch(train_source, 0, 1)
-  params = model.init(jax.random.key(config.seed), jnp.asarray(video))['params']
-  opt = optimizer_lib.make_optimizer(config.optim, steps)
-  opt_state = opt.init(params)
-
-  @jax.jit
-  def step_fn(params, opt_state, video, labels):
-    loss, grads = jax.value_and_grad(lambda p: _losses(model.apply({'params': p}, video), labels))(params)
-    updates, opt_state = opt.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  start, losses = time.time(), []
-  for step in range(steps):
-    video, labels = _batch(train_source, step * batch_size, batch_size)
-    params, opt_state, loss = step_fn(params, opt_state, video, labels)
-    losses.append(loss)  # read at the log line: the next batch renders while this step runs
-    if (step + 1) % config.train.log_every == 0 or step + 1 == steps:
-      if verbose:
-        print(f'step {step + 1}/{steps} | loss {np.mean(jax.device_get(losses)):.4g} | {time.time() - start:.0f}s',
-              flush=True)
-      losses.clear()
-
-  classify = jax.jit(lambda p, v: model.apply({'params': p}, v))
-  logits, labels = [], []
-  for i in range(0, config.eval.num_videos, batch_size):
-    video, y = _batch(eval_source, i, min(batch_size, config.eval.num_videos - i))
-    logits.append({k: np.asarray(v) for k, v in classify(params, video).items()})
-    labels.append(y)
-  acc = accuracy({k: np.concatenate([l[k] for l in logits]) for k in logits[0]},
-                 {k: np.concatenate([l[k] for l in labels]) for k in labels[0]})
-
-  paths.makedirs(out)
-  raw = serialization.to_bytes(params)
-  with paths.open_file(os.path.join(out, features_lib.PARAMS_FILE), 'wb') as f:
-    f.write(raw)
+  """Trains (or resumes) the net of `config` in the run folder `out`; returns the info it writes
+  to `out/features.json` (the weights' hash and held-out accuracy)."""
+  start = time.time()
+  trainer = FeaturesTrainer(config)
+  state = loop.run(trainer, out) if verbose else _quietly(loop.run, trainer, out)
+  params = jax.device_get(state.params)
+  acc = trainer.accuracy(params)
   info = {
       'config': json.loads(config.to_json_best_effort()),
-      'steps': steps,
+      'steps': int(state.step),
       'feature_dim': 2 * int(config.net.widths[-1]),
-      'params_sha256': hashlib.sha256(raw).hexdigest(),
+      'params_sha256': features_lib.params_sha256(params),
       'accuracy': acc,
       'accuracy_on': f'{config.eval.num_videos} world eval-split videos',
       'train_seconds': round(time.time() - start, 1),
@@ -124,14 +143,23 @@ def train_features(config: ml_collections.ConfigDict, out: str, verbose: bool = 
   return info
 
 
+def _quietly(fn, *args):
+  """Runs `fn` with the loop's progress lines swallowed (tests, notebooks)."""
+  with contextlib.redirect_stdout(io.StringIO()):
+    return fn(*args)
+
+
 def load_or_train(directory: str, config: ml_collections.ConfigDict | str | None = None
                   ) -> features_lib.FeatureExtractor:
-  """The feature net in `directory`; trained there first (from `config`: a ConfigDict or config file) if absent."""
-  if not paths.exists(os.path.join(directory, features_lib.INFO_FILE)):
+  """The feature net in `directory`; trained there first (from `config`: a ConfigDict or config file)
+  if absent, cut off before its features.json, or saved by an older vidgen (params.msgpack)."""
+  trained = paths.exists(os.path.join(directory, features_lib.INFO_FILE))
+  if not trained or not paths.exists(os.path.join(directory, 'checkpoints')):
     config = config or DEFAULT_CONFIG
     if isinstance(config, str):
       config = config_lib.load_config(config)
-    print(f'No world feature net in {directory}: training one for {config.train.num_steps} steps (the default '
+    why = 'saved by an older vidgen' if trained else 'none'
+    print(f'World feature net in {directory}: {why}; training one for {config.train.num_steps} steps (the default '
           '1,500 take 4-5 min on a 2-core CPU); later evaluations reuse it.', flush=True)
     train_features(config, directory)
   return features_lib.FeatureExtractor(directory)
