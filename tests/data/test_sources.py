@@ -142,6 +142,12 @@ def test_array_record_errors(tmp_path):
     sources.encode_record({'x': np.array([1, 'a', None], dtype=object)})
 
 
+def test_a_caption_file_that_is_not_utf8_is_a_clear_error(folder):
+  (folder / 'captions.jsonl').write_bytes(b'{"file": "a.mp4", "caption": "\xff\xfe"}\n')
+  with pytest.raises(ValueError, match=r'captions.jsonl is not UTF-8 text \(invalid start byte at byte 30\)'):
+    sources.VideoFolderSource(folder)
+
+
 def test_pickled_folder_source_reads_the_same(folder):
   write_jsonl(folder / 'captions.jsonl', ROWS)
   source = sources.VideoFolderSource(folder)

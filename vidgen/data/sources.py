@@ -175,6 +175,14 @@ def _find_caption_file(folder: str, captions: str | os.PathLike | None) -> str:
 
 def _read_caption_file(captions_path: str, folder: str) -> tuple[list[str], list[str]]:
   """Parses (video paths, captions) and checks that every video exists."""
+  try:
+    return _parse_caption_file(captions_path, folder)
+  except UnicodeDecodeError as e:
+    raise ValueError(f'{captions_path} is not UTF-8 text ({e.reason} at byte {e.start}): save the caption file '
+                     'as UTF-8.') from None
+
+
+def _parse_caption_file(captions_path: str, folder: str) -> tuple[list[str], list[str]]:
   ext = os.path.splitext(captions_path)[1].lower()
   rows: list[tuple[str, Any, Any]] = []  # (where, file, caption)
   with open(captions_path, encoding='utf-8', newline='') as f:
