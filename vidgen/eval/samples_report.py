@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from vidgen import paths, runs, sample
-from vidgen.data import sources
 from vidgen.eval import report
 from vidgen.generation import Settings
 from vidgen.train import dit_trainer
@@ -41,9 +40,7 @@ def evaluate_samples(workdir: str, *, num_videos: int = 16, settings: Settings =
   generator = trainer.generator(params, extra)
   generator.workdir = workdir
   s = generator.resolve(settings)
-  data = config.data.copy_and_resolve_references()
-  data.source = trainer.eval_source
-  eval_data = sources.describe_split(data, data.eval_split)
+  eval_data = trainer.eval_data()
 
   log(f'[1/2] eval loss on {eval_data}', flush=True)
   state = TrainState(step=np.int32(0), params=params, opt_state=None, ema_params=params, extra=extra)

@@ -88,8 +88,7 @@ class DiTTrainer:
     return self.config.eval.data_source or self.config.data.source
 
   def eval_data(self) -> str:
-    data = self.config.data.copy_and_resolve_references()
-    data.source = self.eval_source
+    data = self.eval_data_config()
     return sources.describe_split(data, data.eval_split)
 
   def dataset(self, split: str | None = None, **kwargs) -> grain.IterDataset:
@@ -234,33 +233,37 @@ class DiTTrainer:
     """
     records = world_metrics.prompt_records(self.config.data, self.config.data.eval_split, self.config.seed,
                                            self.config.eval.num_videos)
-    generator = self.generator(params, extra)
-    settings = Settings(seed=self.config.seed, steps=self.config.eval.sample_steps or None)
-    videos = []
-    for start in range(0, len(records), PROBE_BATCH):
-      prompts = [r['caption'] for r in records[start:start + PROBE_BATCH]]
-      videos.extend(generator.generate(prompts, settings))
+    videos = self.sample_eval_videos(params, extra, [r['caption'] for r in records])
     summary = world_metrics.summarize(world_metrics.score_videos(videos, records))
     return world_metrics.flat(summary, prefix='probe/')
 
+  def sample_eval_videos(self, params: Any, extra: Any, prompts: list[str]) -> list[np.ndarray]:
+    """`prompts` sampled as every evaluation samples them (eval.sample_steps, config seed, PROBE_BATCH)."""
+    generator = self.generator(params, extra)
+    settings = Settings(seed=self.config.seed, steps=self.config.eval.sample_steps or None)
+    videos = []
+    for start in range(0, len(prompts), PROBE_BATCH):
+      videos.extend(generator.generate(prompts[start:start + PROBE_BATCH], settings))
+    return videos
+
+  def eval_data_config(self) -> ml_collections.ConfigDict:
+    """`config.data` with the source the evaluation reads (`eval_source`)."""
+    data = self.config.data.copy_and_resolve_references()
+    data.source = self.eval_source
+    return data
 
   def sample_prompts(self) -> list[str]:
     """`eval.prompts`, or the captions of the first `eval.num_videos` eval videos."""
     if self.config.eval.prompts:
       return list(self.config.eval.prompts)[:self.config.eval.num_videos]
-    data = self.config.data.copy_and_resolve_references()
-    data.source = self.eval_source
+    data = self.eval_data_config()
     source = sources.make_source(data, data.eval_split, self.config.seed)
     return [str(source[i]['caption']) for i in range(min(self.config.eval.num_videos, len(source)))]
 
   def sample_sheet(self, params: Any, extra: Any, path: str) -> dict[str, float]:
     """Samples the eval prompts (same noise every time) into a contact sheet at `path`."""
     prompts = self.sample_prompts()
-    generator = self.generator(params, extra)
-    settings = Settings(seed=self.config.seed, steps=self.config.eval.sample_steps or None)
-    videos = []
-    for start in range(0, len(prompts), PROBE_BATCH):
-      videos.extend(generator.generate(prompts[start:start + PROBE_BATCH], settings))
+    videos = self.sample_eval_videos(params, extra, prompts)
     save_contact_sheet(path, videos, prompts)
     return {'samples/videos': float(len(videos))}
 
